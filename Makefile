@@ -1,0 +1,80 @@
+# runbook.ops — every target bootstraps what it needs on a fresh Debian 12 machine (as root).
+#   make test                 the whole suite (what CI runs)
+#   make lab-health           the main job on the local podman lab
+#   make unit | integration | sanity | lint | molecule SCENARIO=health | bench
+SHELL := /bin/bash
+.ONESHELL:
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+REPO := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+VENV ?= $(REPO)/.venv
+export PATH := $(VENV)/bin:$(PATH)
+export CONTAINERS_CONF := $(REPO)/containers.conf
+export ANSIBLE_COLLECTIONS_PATH := $(REPO)/.build/collections
+export ANSIBLE_CONFIG := $(REPO)/ansible.cfg
+export PYTHONDONTWRITEBYTECODE := 1
+SCENARIO ?= health
+SCENARIOS ?= $(notdir $(patsubst %/,%,$(dir $(wildcard $(REPO)/molecule/*/molecule.yml))))
+PYTEST_ARGS ?=
+
+.PHONY: help bootstrap test unit integration sanity lint changelog-lint molecule molecule-all \
+        lab-image lab-up lab-down lab-health bench clean
+
+help:
+	@echo "make test          whole suite: sanity, lint, unit, integration, molecule (CI runs this)"
+	@echo "make lab-health    bring the podman lab up and run the health check runbook on it"
+	@echo "make unit | integration | sanity | lint | molecule SCENARIO=<name> | molecule-all"
+	@echo "make lab-up | lab-down | lab-image | bench"
+
+bootstrap:
+	@$(REPO)/scripts/bootstrap.sh
+
+test: bootstrap
+	@start=$$(date +%s)
+	$(MAKE) --no-print-directory sanity
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory integration
+	$(MAKE) --no-print-directory molecule-all
+	echo "make test: all suites passed in $$(( $$(date +%s) - start )) s"
+
+unit: bootstrap
+	cd $(REPO) && python -m pytest -q -n 2 tests/unit $(PYTEST_ARGS)
+
+integration: bootstrap
+	cd $(REPO) && python -m pytest -q -n 2 --dist loadfile tests/integration $(PYTEST_ARGS)
+
+sanity: bootstrap
+	$(REPO)/scripts/sanity.sh
+
+lint: bootstrap changelog-lint
+	cd $(REPO) && $(REPO)/scripts/lint.sh
+
+changelog-lint: bootstrap
+	cd $(REPO) && antsibull-changelog lint
+
+lab-image: bootstrap
+	$(REPO)/lab/image/build.sh
+
+molecule: bootstrap lab-image
+	cd $(REPO) && molecule test -s $(SCENARIO)
+
+molecule-all: bootstrap lab-image
+	cd $(REPO)
+	for s in $(SCENARIOS); do echo "==> molecule test -s $$s"; molecule test -s $$s; done
+
+lab-up: bootstrap lab-image
+	cd $(REPO) && ansible-playbook lab/up.yml
+
+lab-down: bootstrap
+	cd $(REPO) && ansible-playbook lab/down.yml
+
+lab-health: lab-up
+	cd $(REPO) && ansible-playbook -i inventories/lab runbook.ops.health_check
+
+bench: bootstrap
+	cd $(REPO) && for b in bench/*/run.sh; do echo "==> $$b"; bash $$b; done
+
+clean:
+	rm -rf $(REPO)/.build $(REPO)/tests/output $(REPO)/reports
