@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """The lab's demo application: a tiny HTTP service with a /health endpoint.
 
 GET /health  -> 200 {"status": "ok", "version": ...}   (503 when DEMO_APP_FAIL_HEALTH is set)

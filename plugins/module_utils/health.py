@@ -1,0 +1,974 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, runbook.ops maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Typed health probes, threshold grading and the concurrent runner behind ``health_check``.
+
+A probe is a function ``probe(check) -> ProbeResult`` that measures a target and
+returns its metrics, plus any "hard" findings (an HTTP status that was not
+expected, an expired certificate).  It raises :class:`ProbeError` when it cannot
+run at all.  :func:`run_checks` runs the probes in a thread pool, never lets an
+exception escape, grades every numeric metric against its thresholds and builds
+the report.  Everything here is read-only.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import json
+import math
+import os
+import re
+import socket
+import ssl
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor, wait
+from http.client import HTTPException
+
+from urllib.error import HTTPError, URLError
+from urllib.parse import urlsplit, urlunsplit
+from urllib.request import HTTPSHandler, ProxyHandler, Request, build_opener
+
+from ansible_collections.runbook.ops.plugins.module_utils import postgres as pg_utils
+from ansible_collections.runbook.ops.plugins.module_utils import redis_client as redis_utils
+
+CRYPTOGRAPHY_IMP_ERR = None
+try:
+    from cryptography import x509
+    HAS_CRYPTOGRAPHY = True
+except ImportError:
+    CRYPTOGRAPHY_IMP_ERR = traceback.format_exc()
+    HAS_CRYPTOGRAPHY = False
+
+OK, WARNING, CRITICAL = 'ok', 'warning', 'critical'
+SEVERITY = {OK: 0, WARNING: 1, CRITICAL: 2}
+FAIL_ON = ('critical', 'warning', 'never')
+HIGHER, LOWER = 'higher_is_worse', 'lower_is_worse'
+CHECK_TYPES = ('http', 'tcp', 'postgres', 'redis', 'disk', 'memory', 'load', 'tls_cert')
+HTTP_METHODS = ('GET', 'HEAD', 'OPTIONS', 'POST')
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_MAX_WORKERS = 10
+DEADLINE_GRACE = 5.0
+MAX_BODY_BYTES = 1024 * 1024
+PROC_MEMINFO = '/proc/meminfo'
+MIB = 1024 * 1024
+
+
+def _t(warning, critical):
+    return {'warning': warning, 'critical': critical}
+
+
+# Every metric a check type may be graded on: its direction and its default thresholds
+# (None: measured and reported, graded only when the user sets thresholds).  Defaults
+# come from the threshold tables of the runbooks in shared/seeds (002, 003, 004).
+METRICS = {
+    'http': {
+        'latency_ms': (HIGHER, _t(100, 1000)),
+    },
+    'tcp': {
+        'latency_ms': (HIGHER, _t(100, 1000)),
+    },
+    'postgres': {
+        'connect_ms': (HIGHER, None),
+        'latency_ms': (HIGHER, _t(100, 500)),
+        'connections': (HIGHER, None),
+        'connections_pct': (HIGHER, _t(70, 90)),
+        'longest_query_s': (HIGHER, _t(60, 300)),
+        'ungranted_locks': (HIGHER, _t(5, 20)),
+        'replication_lag_bytes': (HIGHER, _t(16 * MIB, 1024 * MIB)),
+        'replication_lag_s': (HIGHER, _t(60, 300)),
+        'replicas': (LOWER, None),
+    },
+    'redis': {
+        'connect_ms': (HIGHER, None),
+        'latency_ms': (HIGHER, _t(100, 1000)),
+        'used_memory': (HIGHER, None),
+        'memory_pct': (HIGHER, _t(80, 95)),
+        'connected_clients': (HIGHER, None),
+        'clients_pct': (HIGHER, _t(80, 95)),
+        'hit_rate': (LOWER, _t(70, 50)),
+        'evicted_keys': (HIGHER, None),
+    },
+    'disk': {
+        'used_pct': (HIGHER, _t(80, 90)),
+        'inodes_pct': (HIGHER, _t(80, 90)),
+        'free_bytes': (LOWER, None),
+    },
+    'memory': {
+        'used_pct': (HIGHER, _t(80, 95)),
+        'swap_used_pct': (HIGHER, None),
+        'available_bytes': (LOWER, None),
+    },
+    'load': {
+        'load1_per_core': (HIGHER, None),
+        'load5_per_core': (HIGHER, _t(1.0, 2.0)),
+        'load15_per_core': (HIGHER, None),
+    },
+    'tls_cert': {
+        'days_remaining': (LOWER, _t(30, 7)),
+    },
+}
+
+COMMON_OPTIONS = ('name', 'type', 'thresholds', 'timeout')
+TYPE_OPTIONS = {
+    'http': ('url', 'method', 'expect_status', 'expect_body', 'expect_json', 'headers', 'validate_certs',
+             'ca_cert', 'use_proxy'),
+    'tcp': ('host', 'port'),
+    'postgres': pg_utils.POSTGRES_OPTION_NAMES + ('login_db',),
+    'redis': redis_utils.REDIS_OPTION_NAMES,
+    'disk': ('path',),
+    'memory': (),
+    'load': (),
+    'tls_cert': ('host', 'port', 'server_name', 'path', 'ca_cert', 'validate_certs'),
+}
+
+
+class HealthConfigError(Exception):
+    """The checks option is inconsistent (the module fails before probing anything)."""
+
+
+class ProbeError(Exception):
+    """A probe could not run; the message is safe to show (already redacted)."""
+
+
+class ProbeResult(object):
+    """What a probe measured, plus findings that are not threshold-based."""
+
+    def __init__(self, metrics=None):
+        self.metrics = metrics if metrics is not None else {}
+        self.findings = []   # (status, message)
+
+    def add(self, status, message):
+        self.findings.append((status, message))
+
+
+# --------------------------------------------------------------------------- argspec
+
+def _without_defaults(spec):
+    """Shared connection specs without their defaults: in the union of all check types a
+    default would leak into checks of other types; per-type defaults are applied later."""
+    return {k: {kk: vv for kk, vv in v.items() if kk != 'default'} for k, v in spec.items()}
+
+
+def check_suboptions():
+    """Suboptions of one element of ``checks``: the union of every type's options."""
+    opts = dict(
+        name=dict(type='str', required=True),
+        type=dict(type='str', required=True, choices=list(CHECK_TYPES)),
+        thresholds=dict(type='dict'),
+        timeout=dict(type='float', default=DEFAULT_TIMEOUT),
+        url=dict(type='str'),
+        method=dict(type='str', choices=list(HTTP_METHODS)),
+        expect_status=dict(type='list', elements='int'),
+        expect_body=dict(type='str'),
+        expect_json=dict(type='raw'),
+        headers=dict(type='dict', no_log=True),
+        use_proxy=dict(type='bool'),
+        path=dict(type='path'),
+        server_name=dict(type='str'),
+        login_db=dict(type='str'),
+    )
+    opts.update(_without_defaults(pg_utils.postgres_argument_spec()))
+    opts.update(_without_defaults(redis_utils.redis_argument_spec()))
+    return opts
+
+
+def argument_spec():
+    return dict(
+        checks=dict(
+            type='list', elements='dict', required=True, options=check_suboptions(),
+            required_if=[
+                ('type', 'http', ('url',)),
+                ('type', 'tcp', ('host', 'port')),
+                ('type', 'disk', ('path',)),
+                ('type', 'tls_cert', ('host', 'path'), True),
+            ],
+            mutually_exclusive=[('host', 'path')],
+        ),
+        fail_on=dict(type='str', default='critical', choices=list(FAIL_ON)),
+        max_workers=dict(type='int', default=DEFAULT_MAX_WORKERS),
+    )
+
+
+# --------------------------------------------------------------------------- validation
+
+def _number(value, where):
+    if isinstance(value, bool):
+        raise HealthConfigError('%s must be a number, got %r' % (where, value))
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise HealthConfigError('%s must be a number, got %r' % (where, value))
+    if math.isnan(number) or math.isinf(number):
+        raise HealthConfigError('%s must be a finite number, got %r' % (where, value))
+    return number
+
+
+def normalize_thresholds(check_type, thresholds, check_name='?'):
+    """Validate user thresholds and merge them over the defaults of ``check_type``.
+
+    A metric the user names replaces its default entirely (``{}`` or ``null`` turns
+    grading of that metric off); levels must be numbers and ordered by the metric's
+    direction.  Returns ``{metric: {'warning': x|None, 'critical': y|None}}``.
+    """
+    known = METRICS.get(check_type, {})
+    effective = {m: dict(levels) for m, (dummy, levels) in known.items() if levels}
+    if thresholds is None:
+        thresholds = {}
+    if not isinstance(thresholds, dict):
+        raise HealthConfigError("check '%s': thresholds must be a mapping of metric -> {warning, critical}"
+                                % check_name)
+    for metric, levels in thresholds.items():
+        if metric not in known:
+            raise HealthConfigError("check '%s' (type %s) has a threshold for unknown metric '%s'; metrics that "
+                                    "can be graded for %s: %s" % (check_name, check_type, metric, check_type,
+                                                                  ', '.join(sorted(known)) or 'none'))
+        if levels is None:
+            levels = {}
+        if not isinstance(levels, dict):
+            raise HealthConfigError("check '%s': thresholds.%s must be a mapping with warning and/or critical"
+                                    % (check_name, metric))
+        unknown = sorted(set(levels) - {'warning', 'critical'})
+        if unknown:
+            raise HealthConfigError("check '%s': thresholds.%s takes only warning and critical, not %s"
+                                    % (check_name, metric, ', '.join(str(u) for u in unknown)))
+        clean = {}
+        for level in ('warning', 'critical'):
+            value = levels.get(level)
+            clean[level] = None if value is None else _number(
+                value, "check '%s': thresholds.%s.%s" % (check_name, metric, level))
+        direction = known[metric][0]
+        if clean['warning'] is not None and clean['critical'] is not None:
+            if direction == HIGHER and clean['warning'] > clean['critical']:
+                raise HealthConfigError("check '%s': thresholds.%s: warning (%s) must not be above critical (%s), "
+                                        "higher values are worse" % (check_name, metric, levels.get('warning'),
+                                                                     levels.get('critical')))
+            if direction == LOWER and clean['warning'] < clean['critical']:
+                raise HealthConfigError("check '%s': thresholds.%s: warning (%s) must not be below critical (%s), "
+                                        "lower values are worse" % (check_name, metric, levels.get('warning'),
+                                                                    levels.get('critical')))
+        if clean['warning'] is None and clean['critical'] is None:
+            effective.pop(metric, None)
+        else:
+            effective[metric] = clean
+    return effective
+
+
+def normalize_checks(checks):
+    """Validate the ``checks`` option beyond what the argspec can say; returns new dicts
+    holding only the options that apply to each check's type, plus ``_thresholds``."""
+    seen = {}
+    duplicates = []
+    for check in checks:
+        name = check.get('name')
+        if name in seen and name not in duplicates:
+            duplicates.append(name)
+        seen[name] = True
+    if duplicates:
+        raise HealthConfigError('check names must be unique, duplicated: %s'
+                                % ', '.join("'%s'" % d for d in duplicates))
+    normalized = []
+    for check in checks:
+        ctype = check['type']
+        name = check['name']
+        if not str(name).strip():
+            raise HealthConfigError('every check needs a non-empty name')
+        allowed = set(COMMON_OPTIONS) | set(TYPE_OPTIONS.get(ctype, ()))
+        foreign = sorted(k for k, v in check.items() if v is not None and k not in allowed
+                         and not (k == 'thresholds' and not v))
+        if foreign:
+            raise HealthConfigError("check '%s' (type %s) does not take option(s) %s; options for %s: %s"
+                                    % (name, ctype, ', '.join(foreign), ctype,
+                                       ', '.join(sorted(TYPE_OPTIONS.get(ctype, ()))) or 'none'))
+        timeout = _number(check.get('timeout') if check.get('timeout') is not None else DEFAULT_TIMEOUT,
+                          "check '%s': timeout" % name)
+        if timeout <= 0:
+            raise HealthConfigError("check '%s': timeout must be above 0, got %s" % (name, check.get('timeout')))
+        if check.get('port') is not None and not 0 < check['port'] < 65536:
+            raise HealthConfigError("check '%s': port must be between 1 and 65535, got %s" % (name, check['port']))
+        if ctype == 'http':
+            try:
+                scheme = urlsplit(check['url']).scheme.lower()
+            except ValueError as exc:
+                raise HealthConfigError("check '%s': url is not valid: %s" % (name, exc))
+            if scheme not in ('http', 'https'):
+                raise HealthConfigError("check '%s': url must start with http:// or https://, got scheme %r"
+                                        % (name, scheme))
+            expect = check.get('expect_json')
+            if expect is not None and not isinstance(expect, (str, dict)):
+                raise HealthConfigError("check '%s': expect_json must be a JSON path (string) or a mapping of "
+                                        "JSON path -> expected value" % name)
+        new = {k: v for k, v in check.items() if k in allowed and v is not None}
+        new['timeout'] = timeout
+        new['_thresholds'] = normalize_thresholds(ctype, check.get('thresholds'), name)
+        normalized.append(new)
+    return normalized
+
+
+def check_requirements(checks):
+    """``(library, import_error)`` for the first missing library that the checks need, else None."""
+    types = set(c['type'] for c in checks)
+    if 'postgres' in types and not pg_utils.HAS_PSYCOPG:
+        return 'psycopg', pg_utils.PSYCOPG_IMP_ERR
+    if 'redis' in types and not redis_utils.HAS_REDIS:
+        return 'redis', redis_utils.REDIS_IMP_ERR
+    if 'tls_cert' in types and not HAS_CRYPTOGRAPHY:
+        return 'cryptography', CRYPTOGRAPHY_IMP_ERR
+    return None
+
+
+# --------------------------------------------------------------------------- grading
+
+def grade_value(value, levels, direction=HIGHER):
+    """Grade one value: ``(status, crossed_level, threshold)``.
+
+    Reaching a threshold counts as crossing it: with ``higher_is_worse`` a value
+    ``>= critical`` is critical and ``>= warning`` a warning; with ``lower_is_worse``
+    ``<= critical`` / ``<= warning``.  ``None`` values and unset levels are never graded.
+    """
+    if value is None or not levels or isinstance(value, bool):
+        return OK, None, None
+    for level in ('critical', 'warning'):
+        threshold = levels.get(level)
+        if threshold is None:
+            continue
+        if direction == HIGHER and value >= threshold:
+            return level, level, threshold
+        if direction == LOWER and value <= threshold:
+            return level, level, threshold
+    return OK, None, None
+
+
+def _fmt(number):
+    if isinstance(number, float) and number.is_integer():
+        return str(int(number))
+    return str(number)
+
+
+def grade_metrics(check_type, metrics, thresholds):
+    """Grade every metric that has thresholds: ``(status, [reason, ...])``."""
+    status = OK
+    reasons = []
+    known = METRICS.get(check_type, {})
+    for metric in sorted(thresholds):
+        direction = known.get(metric, (HIGHER, None))[0]
+        value = metrics.get(metric)
+        level_status, level, threshold = grade_value(value, thresholds[metric], direction)
+        if level_status != OK:
+            op = '>=' if direction == HIGHER else '<='
+            reasons.append('%s %s %s %s %s' % (metric, _fmt(value), op, level, _fmt(threshold)))
+            status = worst(status, level_status)
+    return status, reasons
+
+
+def worst(*statuses):
+    return max(statuses, key=lambda s: SEVERITY[s]) if statuses else OK
+
+
+def summarize(results):
+    summary = {OK: 0, WARNING: 0, CRITICAL: 0}
+    for r in results:
+        summary[r['status']] += 1
+    return summary
+
+
+def failing_checks(results, fail_on):
+    """Names of the checks that make the module fail for ``fail_on``, worst first."""
+    if fail_on == 'never':
+        return []
+    floor = SEVERITY[CRITICAL if fail_on == 'critical' else WARNING]
+    failing = [r for r in results if SEVERITY[r['status']] >= floor]
+    failing.sort(key=lambda r: -SEVERITY[r['status']])
+    return [r['name'] for r in failing]
+
+
+def failure_message(results, fail_on):
+    """One line naming the failing checks, grouped by status."""
+    names = failing_checks(results, fail_on)
+    if not names:
+        return None
+    parts = []
+    for status in (CRITICAL, WARNING):
+        group = [_one_line(r['name']) for r in results if r['status'] == status and r['name'] in names]
+        if group:
+            parts.append('%s: %s' % (status, ', '.join(group)))
+    return 'Health check failed (fail_on=%s): %s. See checks[] in the result for each message.' % (
+        fail_on, '; '.join(parts))
+
+
+def _one_line(text):
+    return ' '.join(str(text).split())
+
+
+# --------------------------------------------------------------------------- secrets
+
+def secrets_of(check):
+    """Every secret value a check holds (passwords, header values, URL passwords)."""
+    found = []
+    for key in ('login_password', 'password'):
+        if check.get(key):
+            found.append(str(check[key]))
+    for value in (check.get('headers') or {}).values():
+        if value not in (None, ''):
+            found.append(str(value))
+    url = check.get('url')
+    if url:
+        try:
+            password = urlsplit(url).password
+        except ValueError:
+            password = None
+        if password:
+            found.append(password)
+    return [s for s in found if s]
+
+
+def redact(text, check):
+    text = str(text)
+    for secret in sorted(secrets_of(check), key=len, reverse=True):
+        text = text.replace(secret, '********')
+    return text
+
+
+def safe_url(url):
+    """The URL without its userinfo password."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.rsplit('@', 1)[1]
+        user = parts.username or ''
+        return urlunsplit((parts.scheme, '%s:********@%s' % (user, netloc), parts.path, parts.query,
+                           parts.fragment))
+    except ValueError:
+        return '<invalid url>'
+
+
+# --------------------------------------------------------------------------- probes
+
+def _ms(seconds):
+    return round(seconds * 1000.0, 2)
+
+
+def _pct(part, whole):
+    if not whole:
+        return None
+    return round(100.0 * part / whole, 2)
+
+
+_PATH_TOKEN = re.compile(r'([^.\[\]]+)|\[(-?\d+)\]')
+
+
+def json_path(document, path):
+    """Resolve ``a.b[0].c`` (or ``$.a.b.0.c``) in a JSON document: ``(found, value)``."""
+    path = path.strip()
+    if path.startswith('$'):
+        path = path[1:]
+    value = document
+    for match in _PATH_TOKEN.finditer(path):
+        key, index = match.group(1), match.group(2)
+        if index is not None or (isinstance(value, list) and key is not None and re.match(r'^-?\d+$', key)):
+            position = int(index if index is not None else key)
+            if not isinstance(value, list) or not -len(value) <= position < len(value):
+                return False, None
+            value = value[position]
+        elif isinstance(value, dict) and key in value:
+            value = value[key]
+        else:
+            return False, None
+    return True, value
+
+
+def _http_opener(check):
+    """A urllib opener for the check: TLS context, proxies, redirects.  Built before the clock starts."""
+    handlers = []
+    if not check.get('use_proxy', True):
+        handlers.append(ProxyHandler({}))
+    if urlsplit(check['url']).scheme == 'https':
+        if check.get('validate_certs', True):
+            ctx = ssl.create_default_context(cafile=check.get('ca_cert'))
+        else:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        handlers.append(HTTPSHandler(context=ctx))
+    return build_opener(*handlers)
+
+
+def probe_http(check):
+    url = check['url']
+    shown = safe_url(url)
+    method = check.get('method', 'GET')
+    expect_status = check.get('expect_status') or [200]
+    headers = {'User-Agent': 'runbook.ops-health_check'}
+    headers.update({str(k): str(v) for k, v in (check.get('headers') or {}).items()})
+    try:
+        opener = _http_opener(check)
+        request = Request(url, method=method, headers=headers)
+    except (OSError, ValueError, ssl.SSLError) as exc:
+        raise ProbeError('Could not prepare %s %s: %s' % (method, shown, redact(exc, check)))
+    start = time.monotonic()
+    status_code = None
+    body = b''
+    try:
+        with opener.open(request, timeout=check['timeout']) as response:
+            status_code = response.getcode()
+            body = response.read(MAX_BODY_BYTES) if method != 'HEAD' else b''
+    except HTTPError as exc:
+        status_code = exc.code
+        try:
+            body = exc.read(MAX_BODY_BYTES) or b''
+        except Exception:  # pylint: disable=broad-except
+            body = b''
+        finally:
+            exc.close()
+    except (URLError, socket.timeout, OSError, ValueError, ssl.SSLError, HTTPException) as exc:
+        reason = getattr(exc, 'reason', exc)
+        raise ProbeError('Could not request %s %s: %s' % (method, shown, redact(reason, check)))
+    elapsed = time.monotonic() - start
+    result = ProbeResult({'status_code': status_code, 'latency_ms': _ms(elapsed), 'bytes': len(body)})
+    if status_code not in expect_status:
+        result.add(CRITICAL, 'status %s not in expected %s' % (status_code, expect_status))
+    text = body.decode('utf-8', 'replace')
+    if check.get('expect_body') is not None:
+        matched = check['expect_body'] in text
+        result.metrics['body_match'] = matched
+        if not matched:
+            result.add(CRITICAL, 'body does not contain %r' % check['expect_body'])
+    if check.get('expect_json') is not None:
+        result.metrics['json_match'] = _match_json(text, check['expect_json'], result)
+    return result
+
+
+def _match_json(text, expect, result):
+    try:
+        document = json.loads(text)
+    except ValueError:
+        result.add(CRITICAL, 'body is not JSON')
+        return False
+    expectations = {expect: None} if isinstance(expect, str) else expect
+    matched = True
+    for path, wanted in expectations.items():
+        found, value = json_path(document, str(path))
+        if not found:
+            result.add(CRITICAL, 'JSON path %s not found' % path)
+            matched = False
+        elif not isinstance(expect, str) and value != wanted:
+            shown, expected = json.dumps(value)[:200], json.dumps(wanted)[:200]
+            result.add(CRITICAL, 'JSON path %s is %s, expected %s' % (path, shown, expected))
+            matched = False
+    return matched
+
+
+def probe_tcp(check):
+    host, port = check['host'], check['port']
+    start = time.monotonic()
+    try:
+        sock = socket.create_connection((host, port), timeout=check['timeout'])
+    except (OSError, ValueError) as exc:
+        raise ProbeError('Could not connect to %s:%s: %s' % (host, port, exc))
+    elapsed = time.monotonic() - start
+    sock.close()
+    return ProbeResult({'reachable': True, 'latency_ms': _ms(elapsed)})
+
+
+PG_STATS_SQL = """
+SELECT current_setting('max_connections')::int,
+       (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),
+       (SELECT coalesce(max(extract(epoch FROM clock_timestamp() - query_start)), 0)::float8
+          FROM pg_stat_activity
+         WHERE backend_type = 'client backend' AND state <> 'idle' AND pid <> pg_backend_pid()),
+       (SELECT count(*) FROM pg_locks WHERE NOT granted),
+       pg_is_in_recovery(),
+       current_setting('server_version')
+"""
+PG_PRIMARY_SQL = """
+SELECT count(*),
+       max(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn))::float8,
+       max(extract(epoch FROM replay_lag))::float8
+  FROM pg_stat_replication
+"""
+PG_REPLICA_SQL = """
+SELECT pg_wal_lsn_diff(received, replayed)::float8,
+       CASE WHEN received = replayed THEN 0
+            ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END::float8
+  FROM (SELECT pg_last_wal_receive_lsn() AS received, pg_last_wal_replay_lsn() AS replayed) AS positions
+"""
+
+
+def _pg_params(check):
+    params = {k: check.get(k) for k in pg_utils.POSTGRES_OPTION_NAMES}
+    if params.get('connect_timeout') is None:
+        params['connect_timeout'] = max(1, int(math.ceil(check['timeout'])))
+    params['login_db'] = check.get('login_db')
+    return params
+
+
+def probe_postgres(check):
+    params = _pg_params(check)
+    target = pg_utils.describe_target(params, dbname=params.get('login_db'))
+    start = time.monotonic()
+    try:
+        conn = pg_utils.connect(params, dbname=params.get('login_db'), autocommit=True,
+                                application_name='runbook.ops health_check')
+    except pg_utils.psycopg.Error as exc:
+        raise ProbeError('Could not connect to postgres %s: %s' % (
+            target, _one_line(pg_utils.redact(redact(exc, check), params))))
+    try:
+        with conn:
+            connected = time.monotonic()
+            conn.execute('SELECT 1').fetchone()
+            latency = time.monotonic() - connected
+            conn.execute('SELECT set_config(%s, %s, false)', ('statement_timeout', str(int(check['timeout'] * 1000))))
+            row = conn.execute(PG_STATS_SQL).fetchone()
+            max_conn, conns, longest, ungranted, in_recovery, version = row
+            metrics = {
+                'reachable': True,
+                'connect_ms': _ms(connected - start),
+                'latency_ms': _ms(latency),
+                'server_version': version,
+                'role': 'replica' if in_recovery else 'primary',
+                'max_connections': max_conn,
+                'connections': conns,
+                'connections_pct': _pct(conns, max_conn),
+                'longest_query_s': round(float(longest or 0), 3),
+                'ungranted_locks': ungranted,
+            }
+            if in_recovery:
+                lag_bytes, lag_s = conn.execute(PG_REPLICA_SQL).fetchone()
+                metrics['replicas'] = None
+            else:
+                replicas, lag_bytes, lag_s = conn.execute(PG_PRIMARY_SQL).fetchone()
+                metrics['replicas'] = replicas
+            metrics['replication_lag_bytes'] = None if lag_bytes is None else int(lag_bytes)
+            metrics['replication_lag_s'] = None if lag_s is None else round(float(lag_s), 3)
+    except pg_utils.psycopg.Error as exc:
+        raise ProbeError('Could not query postgres %s: %s' % (
+            target, _one_line(pg_utils.redact(redact(exc, check), params))))
+    return ProbeResult(metrics)
+
+
+def _redis_params(check):
+    params = {k: check.get(k) for k in redis_utils.REDIS_OPTION_NAMES}
+    if params.get('socket_timeout') is None:
+        params['socket_timeout'] = check['timeout']
+    return params
+
+
+def _no_retry():
+    """redis-py >= 6 retries failed connections with back-off (seconds per probe); a health probe must not."""
+    try:
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+    except ImportError:
+        return {}
+    return {'retry': Retry(NoBackoff(), 0)}
+
+
+def probe_redis(check):
+    params = _redis_params(check)
+    target = redis_utils.describe_target(params)
+    client = redis_utils.make_client(params, **_no_retry())
+    try:
+        start = time.monotonic()
+        client.ping()                       # connects (and authenticates)
+        connected = time.monotonic()
+        client.ping()
+        latency = time.monotonic() - connected
+        info = client.info()
+        maxclients = info.get('maxclients')
+        if maxclients is None:
+            try:
+                maxclients = int(client.config_get('maxclients').get('maxclients'))
+            except (redis_utils.redis.RedisError, TypeError, ValueError):
+                maxclients = None
+    except redis_utils.redis.RedisError as exc:
+        raise ProbeError('Could not query redis %s: %s' % (
+            target, _one_line(redis_utils.redact(redact(exc, check), params))))
+    finally:
+        try:
+            client.close()
+        except Exception:  # pylint: disable=broad-except
+            pass
+    used = int(info.get('used_memory', 0))
+    maxmemory = int(info.get('maxmemory', 0) or 0)
+    hits = int(info.get('keyspace_hits', 0))
+    misses = int(info.get('keyspace_misses', 0))
+    clients = int(info.get('connected_clients', 0))
+    metrics = {
+        'reachable': True,
+        'connect_ms': _ms(connected - start),
+        'latency_ms': _ms(latency),
+        'redis_version': info.get('redis_version'),
+        'role': info.get('role'),
+        'used_memory': used,
+        'maxmemory': maxmemory,
+        'memory_pct': _pct(used, maxmemory),
+        'keyspace_hits': hits,
+        'keyspace_misses': misses,
+        'hit_rate': _pct(hits, hits + misses),
+        'evicted_keys': int(info.get('evicted_keys', 0)),
+        'connected_clients': clients,
+        'maxclients': maxclients,
+        'clients_pct': _pct(clients, maxclients) if maxclients else None,
+    }
+    return ProbeResult(metrics)
+
+
+def probe_disk(check):
+    path = check['path']
+    try:
+        st = os.statvfs(path)
+    except (OSError, ValueError) as exc:
+        raise ProbeError('Could not stat file system of %r: %s' % (path, exc))
+    used_blocks = st.f_blocks - st.f_bfree
+    usable = used_blocks + st.f_bavail     # what df shows: root-reserved blocks left out
+    used_inodes = st.f_files - st.f_ffree
+    return ProbeResult({
+        'total_bytes': st.f_blocks * st.f_frsize,
+        'free_bytes': st.f_bavail * st.f_frsize,
+        'used_pct': _pct(used_blocks, usable),
+        'inodes_total': st.f_files,
+        'inodes_pct': _pct(used_inodes, st.f_files) if st.f_files else None,
+    })
+
+
+def read_meminfo(path=None):
+    values = {}
+    with open(path or PROC_MEMINFO) as f:
+        for line in f:
+            key, dummy, rest = line.partition(':')
+            fields = rest.split()
+            if fields:
+                try:
+                    values[key.strip()] = int(fields[0]) * (1024 if len(fields) > 1 else 1)
+                except ValueError:
+                    continue
+    return values
+
+
+def probe_memory(check):
+    try:
+        info = read_meminfo()
+    except (OSError, ValueError) as exc:
+        raise ProbeError('Could not read %s: %s' % (PROC_MEMINFO, exc))
+    total = info.get('MemTotal')
+    if not total:
+        raise ProbeError('Could not read memory: MemTotal missing from %s' % PROC_MEMINFO)
+    available = info.get('MemAvailable')
+    if available is None:       # kernels before 3.14
+        available = info.get('MemFree', 0) + info.get('Buffers', 0) + info.get('Cached', 0)
+    swap_total = info.get('SwapTotal', 0)
+    return ProbeResult({
+        'total_bytes': total,
+        'available_bytes': available,
+        'used_pct': _pct(total - available, total),
+        'swap_total_bytes': swap_total,
+        'swap_used_pct': _pct(swap_total - info.get('SwapFree', 0), swap_total),
+    })
+
+
+def probe_load(check):
+    try:
+        load1, load5, load15 = os.getloadavg()
+    except OSError as exc:
+        raise ProbeError('Could not read the load average: %s' % exc)
+    cpus = os.cpu_count() or 1
+    return ProbeResult({
+        'cpus': cpus,
+        'load1': round(load1, 2), 'load5': round(load5, 2), 'load15': round(load15, 2),
+        'load1_per_core': round(load1 / cpus, 3),
+        'load5_per_core': round(load5 / cpus, 3),
+        'load15_per_core': round(load15 / cpus, 3),
+    })
+
+
+def _utc(cert, attr):
+    value = getattr(cert, attr + '_utc', None)
+    if value is None:    # cryptography < 42
+        value = getattr(cert, attr).replace(tzinfo=datetime.timezone.utc)
+    return value
+
+
+def _fetch_peer_cert(check, verify):
+    """DER certificate of the endpoint; with ``verify`` the chain is checked (not the host name)."""
+    host, port = check['host'], check.get('port', 443)
+    server_name = check.get('server_name') or host
+    if verify:
+        ctx = ssl.create_default_context(cafile=check.get('ca_cert'))
+        ctx.check_hostname = False
+    else:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection((host, port), timeout=check['timeout']) as sock:
+        with ctx.wrap_socket(sock, server_hostname=server_name) as tls:
+            return tls.getpeercert(binary_form=True)
+
+
+def hostname_matches(cert, name):
+    """RFC 6125 matching of ``name`` against the certificate's SAN (CN when there is no SAN)."""
+    name = name.rstrip('.').lower()
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        address = None
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        dns_names = san.get_values_for_type(x509.DNSName)
+        ips = san.get_values_for_type(x509.IPAddress)
+    except x509.ExtensionNotFound:
+        dns_names = [a.value for a in cert.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)]
+        ips = []
+    if address is not None:
+        return address in ips
+    for pattern in dns_names:
+        pattern = str(pattern).rstrip('.').lower()
+        if pattern == name:
+            return True
+        if pattern.startswith('*.') and '.' in name and name.split('.', 1)[1] == pattern[2:]:
+            return True
+    return False
+
+
+def probe_tls_cert(check):
+    chain_valid = hostname_valid = None
+    verify_error = None
+    if check.get('path'):
+        try:
+            with open(check['path'], 'rb') as f:
+                data = f.read()
+            cert = x509.load_pem_x509_certificate(data) if b'-----BEGIN' in data else x509.load_der_x509_certificate(data)
+        except (OSError, ValueError) as exc:
+            raise ProbeError('Could not read certificate %r: %s' % (check['path'], exc))
+        source = check['path']
+    else:
+        host, port = check['host'], check.get('port', 443)
+        source = '%s:%s' % (host, port)
+        try:
+            der = _fetch_peer_cert(check, verify=True)
+            chain_valid = True
+        except ssl.SSLCertVerificationError as exc:
+            chain_valid = False
+            verify_error = _one_line(getattr(exc, 'verify_message', None) or exc)
+            der = None
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            raise ProbeError('Could not complete a TLS handshake with %s: %s' % (source, exc))
+        if der is None:
+            try:
+                der = _fetch_peer_cert(check, verify=False)
+            except (OSError, ssl.SSLError, ValueError) as exc:
+                raise ProbeError('Could not complete a TLS handshake with %s: %s' % (source, exc))
+        try:
+            cert = x509.load_der_x509_certificate(der)
+        except ValueError as exc:
+            raise ProbeError('Could not parse the certificate of %s: %s' % (source, exc))
+        hostname_valid = hostname_matches(cert, check.get('server_name') or host)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    not_after = _utc(cert, 'not_valid_after')
+    not_before = _utc(cert, 'not_valid_before')
+    days = round((not_after - now).total_seconds() / 86400.0, 2)
+    result = ProbeResult({
+        'days_remaining': days,
+        'not_after': not_after.strftime('%Y-%m-%dT%H:%M:%SZ'),
+        'not_before': not_before.strftime('%Y-%m-%dT%H:%M:%SZ'),
+        'subject': cert.subject.rfc4514_string(),
+        'issuer': cert.issuer.rfc4514_string(),
+        'serial_number': '%x' % cert.serial_number,
+        'expired': now >= not_after,
+        'not_yet_valid': now < not_before,
+        'chain_valid': chain_valid,
+        'hostname_valid': hostname_valid,
+        'verify_error': verify_error,
+    })
+    if now >= not_after:
+        result.add(CRITICAL, 'certificate of %s expired on %s' % (source, result.metrics['not_after']))
+    if now < not_before:
+        result.add(CRITICAL, 'certificate of %s is not valid before %s' % (source, result.metrics['not_before']))
+    if check.get('validate_certs'):
+        if chain_valid is False:
+            result.add(CRITICAL, 'certificate chain does not verify: %s' % verify_error)
+        if hostname_valid is False:
+            name = check.get('server_name') or check.get('host')
+            result.add(CRITICAL, 'certificate does not match host name %s' % name)
+    return result
+
+
+PROBES = {
+    'http': probe_http,
+    'tcp': probe_tcp,
+    'postgres': probe_postgres,
+    'redis': probe_redis,
+    'disk': probe_disk,
+    'memory': probe_memory,
+    'load': probe_load,
+    'tls_cert': probe_tls_cert,
+}
+
+
+# --------------------------------------------------------------------------- runner
+
+def run_one(check, probes=None):
+    """Run and grade one check; never raises."""
+    probes = PROBES if probes is None else probes
+    start = time.monotonic()
+    metrics = {}
+    try:
+        probe = probes[check['type']]
+        result = probe(check)
+        metrics = result.metrics
+        status, reasons = grade_metrics(check['type'], metrics, check.get('_thresholds') or {})
+        for finding_status, dummy in result.findings:
+            status = worst(status, finding_status)
+        reasons = [finding for dummy, finding in result.findings] + reasons
+        message = '; '.join(reasons) if reasons else 'ok'
+    except ProbeError as exc:
+        status, message = CRITICAL, str(exc)
+    except Exception as exc:  # pylint: disable=broad-except
+        status = CRITICAL
+        message = 'Could not run %s probe: %s: %s' % (check.get('type'), type(exc).__name__, exc)
+    return {
+        'name': check['name'],
+        'type': check['type'],
+        'status': status,
+        'metrics': metrics,
+        'message': redact(_one_line(message), check),
+        'thresholds': check.get('_thresholds') or {},
+        'duration_ms': _ms(time.monotonic() - start),
+    }
+
+
+def run_checks(checks, max_workers=DEFAULT_MAX_WORKERS, probes=None):
+    """Run every check concurrently (at most ``max_workers`` at once); returns the report.
+
+    Each probe honours its own ``timeout``; as a safety net a probe that has not
+    finished well after its turn could have ended is reported critical.
+    """
+    start = time.monotonic()
+    results = [None] * len(checks)
+    if checks:
+        workers = max(1, min(int(max_workers), len(checks)))
+        pool = ThreadPoolExecutor(max_workers=workers)
+        try:
+            futures = {pool.submit(run_one, check, probes): i for i, check in enumerate(checks)}
+            rounds = int(math.ceil(len(checks) / float(workers)))
+            deadline = rounds * max(c.get('timeout', DEFAULT_TIMEOUT) for c in checks) * 2 + DEADLINE_GRACE
+            done, dummy = wait(futures, timeout=deadline)
+            for future, i in futures.items():
+                if future in done:
+                    results[i] = future.result()
+                else:
+                    check = checks[i]
+                    results[i] = {
+                        'name': check['name'], 'type': check['type'], 'status': CRITICAL, 'metrics': {},
+                        'message': 'Could not finish the %s probe within %ss' % (check['type'], deadline),
+                        'thresholds': check.get('_thresholds') or {}, 'duration_ms': _ms(time.monotonic() - start),
+                    }
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+    return {
+        'status': worst(*[r['status'] for r in results]) if results else OK,
+        'summary': summarize(results),
+        'checks': results,
+        'duration_ms': _ms(time.monotonic() - start),
+    }

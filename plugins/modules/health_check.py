@@ -1,0 +1,416 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, runbook.ops maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: health_check
+short_description: Run typed health probes concurrently and grade them against thresholds
+version_added: 0.1.0
+description:
+  - Runs a list of probes (HTTP endpoint, TCP port, PostgreSQL, Redis, disk, memory, load average,
+    TLS certificate) concurrently on the targeted host, grades every measured metric as V(ok),
+    V(warning) or V(critical) against its thresholds and returns one report.
+  - A probe that cannot run (refused connection, wrong password, missing file, timeout) is
+    V(critical) with the reason in its C(message); it never makes the module crash.
+  - When O(fail_on) is reached the module fails with a one-line message naming the failing
+    checks, and the full report is still in the result.
+  - "Grading: a metric whose higher values are worse is V(critical) when it is at or above its
+    C(critical) threshold and V(warning) when at or above its C(warning) threshold. For metrics
+    whose lower values are worse (C(hit_rate), C(days_remaining), C(free_bytes), C(available_bytes),
+    C(replicas)) the comparison is at or below. A metric without a measured value (for example
+    C(memory_pct) when Redis has no C(maxmemory)) is reported but not graded."
+  - "Default thresholds, from the runbooks' threshold tables (warning / critical):
+    http and tcp C(latency_ms) 100 / 1000;
+    postgres C(latency_ms) 100 / 500, C(connections_pct) 70 / 90, C(longest_query_s) 60 / 300,
+    C(ungranted_locks) 5 / 20, C(replication_lag_bytes) 16 MiB / 1 GiB, C(replication_lag_s) 60 / 300;
+    redis C(latency_ms) 100 / 1000, C(memory_pct) 80 / 95, C(clients_pct) 80 / 95, C(hit_rate) 70 / 50;
+    disk C(used_pct) 80 / 90, C(inodes_pct) 80 / 90;
+    memory C(used_pct) 80 / 95;
+    load C(load5_per_core) 1.0 / 2.0;
+    tls_cert C(days_remaining) 30 / 7."
+  - "Other metrics that can be graded when thresholds are given: postgres C(connect_ms), C(connections),
+    C(replicas); redis C(connect_ms), C(used_memory), C(connected_clients), C(evicted_keys); disk C(free_bytes); memory
+    C(swap_used_pct), C(available_bytes); load C(load1_per_core), C(load15_per_core)."
+  - The module is read-only and never reports a change.
+author:
+  - runbook.ops maintainers (@runbook-ops)
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: The probes only read, so they run in check mode too and return the same report.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+  idempotent:
+    description:
+      - When run twice in a row with the same arguments, the second invocation indicates no change.
+      - This assumes that the system controlled/queried by the module has not changed in a relevant way.
+    support: full
+    details: The module never changes anything; measured values naturally vary between runs.
+options:
+  checks:
+    description:
+      - The probes to run. Each check takes the common options O(checks[].name), O(checks[].type),
+        O(checks[].thresholds) and O(checks[].timeout), plus the options of its type only; an option
+        of another type is rejected.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description:
+          - Name of the check in the report; must be unique within O(checks).
+        type: str
+        required: true
+      type:
+        description:
+          - What to probe.
+          - V(http) requests O(checks[].url). Metrics C(status_code), C(latency_ms), C(bytes), C(body_match),
+            C(json_match).
+          - V(tcp) connects to O(checks[].host):O(checks[].port). Metrics C(reachable), C(latency_ms).
+          - V(postgres) connects with the C(login_*) options. Metrics C(reachable), C(connect_ms) (connection and
+            authentication), C(latency_ms) (a C(SELECT 1) round trip), C(role),
+            C(server_version), C(max_connections), C(connections), C(connections_pct), C(longest_query_s),
+            C(ungranted_locks), C(replicas), C(replication_lag_bytes), C(replication_lag_s) (on a primary from
+            C(pg_stat_replication), on a replica from the received and replayed WAL positions and
+            C(pg_last_xact_replay_timestamp())).
+          - V(redis) connects with the Redis connection options. Metrics C(reachable), C(connect_ms) (first PING,
+            with connection and authentication), C(latency_ms) (a second PING),
+            C(used_memory), C(maxmemory), C(memory_pct), C(keyspace_hits), C(keyspace_misses), C(hit_rate),
+            C(evicted_keys), C(connected_clients), C(maxclients), C(clients_pct).
+          - V(disk) measures the file system holding O(checks[].path). Metrics C(used_pct) (as C(df) shows it),
+            C(inodes_pct), C(free_bytes), C(total_bytes), C(inodes_total).
+          - V(memory) reads C(/proc/meminfo). Metrics C(used_pct) (from C(MemAvailable)), C(available_bytes),
+            C(total_bytes), C(swap_used_pct), C(swap_total_bytes).
+          - V(load) reads the load average. Metrics C(load1), C(load5), C(load15), C(cpus) and the same per core.
+          - V(tls_cert) reads a certificate from a live endpoint (O(checks[].host), O(checks[].port),
+            O(checks[].server_name)) or from a PEM or DER file (O(checks[].path)). Metrics C(days_remaining),
+            C(not_before), C(not_after), C(subject), C(issuer), C(serial_number), C(expired), C(not_yet_valid),
+            C(chain_valid), C(hostname_valid), C(verify_error). An expired or not yet valid certificate is
+            always V(critical).
+        type: str
+        required: true
+        choices: [http, tcp, postgres, redis, disk, memory, load, tls_cert]
+      thresholds:
+        description:
+          - "Per metric thresholds, C({metric: {warning: X, critical: Y}}). A metric named here replaces its
+            default thresholds entirely; V({}) turns grading of that metric off. Either level may be left out."
+          - Only the numeric metrics listed in the module description can be graded; any other name is an error.
+        type: dict
+      timeout:
+        description:
+          - Seconds the probe may take to connect or answer.
+        type: float
+        default: 10.0
+      url:
+        description:
+          - V(http) only, required. URL to request. A password in it is redacted from messages.
+        type: str
+      method:
+        description:
+          - V(http) only. HTTP method; V(GET) when omitted.
+        type: str
+        choices: [GET, HEAD, OPTIONS, POST]
+      expect_status:
+        description:
+          - V(http) only. Status codes that count as healthy; V([200]) when omitted. Any other status is V(critical).
+        type: list
+        elements: int
+      expect_body:
+        description:
+          - V(http) only. A substring the body must contain, else the check is V(critical).
+        type: str
+      expect_json:
+        description:
+          - "V(http) only. Either a JSON path (V(status.db) or V($.items[0].id)) that must exist in the JSON body,
+            or a mapping of JSON path to expected value, for example V({status: ok}). A mismatch is V(critical)."
+        type: raw
+      headers:
+        description:
+          - V(http) only. Request headers. Their values are treated as secrets.
+        type: dict
+      use_proxy:
+        description:
+          - V(http) only. Whether to honour the proxy environment variables; V(true) when omitted.
+        type: bool
+      validate_certs:
+        description:
+          - V(http) and V(redis) (V(true) when omitted), whether to verify the server certificate.
+          - V(tls_cert) (V(false) when omitted), whether a certificate whose chain or host name does not verify is
+            V(critical). Either way the result is reported in the C(chain_valid) and C(hostname_valid) metrics.
+        type: bool
+      ca_cert:
+        description:
+          - V(http), V(redis), V(postgres) and V(tls_cert). CA bundle used to verify the server.
+        type: path
+      path:
+        description:
+          - V(disk) (required), a path on the file system to measure.
+          - V(tls_cert), a certificate file to read instead of a live endpoint.
+        type: path
+      host:
+        description:
+          - V(tcp) (required) and V(tls_cert) (required unless O(checks[].path)), the host to connect to.
+          - V(redis), the Redis server; V(127.0.0.1) when omitted.
+        type: str
+      port:
+        description:
+          - V(tcp) (required), V(tls_cert) (V(443) when omitted) and V(redis) (V(6379) when omitted).
+        type: int
+      server_name:
+        description:
+          - V(tls_cert) only. Server name sent as SNI and checked against the certificate; O(checks[].host) when
+            omitted.
+        type: str
+      login_host:
+        description:
+          - V(postgres) only. Host of the PostgreSQL server; V(localhost) when omitted.
+        type: str
+      login_port:
+        description:
+          - V(postgres) only. Port of the PostgreSQL server; V(5432) when omitted.
+        type: int
+      login_user:
+        description:
+          - V(postgres) only. Role to connect as; V(postgres) when omitted. The C(pg_monitor) role lets a
+            non-superuser see the queries of other roles.
+        type: str
+      login_password:
+        description:
+          - V(postgres) only. Password of O(checks[].login_user); never logged or returned.
+        type: str
+      login_db:
+        description:
+          - V(postgres) only. Database to connect to; V(postgres) when omitted.
+        type: str
+      login_unix_socket:
+        description:
+          - V(postgres) only. Directory of the server's Unix socket; overrides O(checks[].login_host).
+        type: path
+      ssl_mode:
+        description:
+          - V(postgres) only. libpq SSL mode; V(prefer) when omitted.
+        type: str
+        choices: [disable, allow, prefer, require, verify-ca, verify-full]
+      connect_timeout:
+        description:
+          - V(postgres) only. Seconds to wait for the connection; O(checks[].timeout) rounded up when omitted.
+        type: int
+      db:
+        description:
+          - V(redis) only. Database index to select; V(0) when omitted.
+        type: int
+      username:
+        description:
+          - V(redis) only. ACL user name.
+        type: str
+      password:
+        description:
+          - V(redis) only. Password (C(requirepass) or ACL password); never logged or returned.
+        type: str
+      tls:
+        description:
+          - V(redis) only. Connect over TLS; V(false) when omitted.
+        type: bool
+      client_cert:
+        description:
+          - V(redis) only. Client certificate for TLS client authentication.
+        type: path
+      client_key:
+        description:
+          - V(redis) only. Private key of O(checks[].client_cert).
+        type: path
+      socket_timeout:
+        description:
+          - V(redis) only. Seconds to wait for the server; O(checks[].timeout) when omitted.
+        type: float
+  fail_on:
+    description:
+      - Fail the task when any check is V(critical), when any check is V(warning) or V(critical), or V(never).
+      - The report is in the result either way.
+    type: str
+    default: critical
+    choices: [critical, warning, never]
+  max_workers:
+    description:
+      - How many probes run at the same time.
+    type: int
+    default: 10
+requirements:
+  - psycopg >= 3.1 for V(postgres) checks
+  - redis >= 4.3 for V(redis) checks
+  - cryptography for V(tls_cert) checks
+seealso:
+  - module: community.postgresql.postgresql_info
+  - module: community.crypto.get_certificate
+notes:
+  - Probes run in threads of the module process on the targeted host, so addresses such as V(127.0.0.1) are
+    those of that host.
+  - Every network probe is bounded by O(checks[].timeout) (PostgreSQL also by a C(statement_timeout), Redis
+    probes do not retry). A probe still running well after its time is reported V(critical), but the module
+    process can only end once the probe returns (for example a C(statvfs) on a hung NFS mount).
+  - Use O(fail_on=never) to collect the report without failing, and grade it in the play.
+'''
+
+EXAMPLES = r'''
+- name: Daily health check
+  runbook.ops.health_check:
+    fail_on: critical
+    checks:
+      - name: api
+        type: http
+        url: http://127.0.0.1/health
+        expect_status: [200]
+        expect_json: {status: ok}
+        thresholds:
+          latency_ms: {warning: 100, critical: 1000}
+      - name: pg
+        type: postgres
+        login_host: 127.0.0.1
+        login_user: monitor
+        login_password: "{{ vault_pg_monitor_password }}"
+        login_db: app
+        thresholds:
+          connections_pct: {warning: 70, critical: 90}
+      - name: redis
+        type: redis
+        host: 127.0.0.1
+        port: 6379
+        password: "{{ vault_redis_password }}"
+        thresholds:
+          memory_pct: {warning: 80, critical: 95}
+      - {name: root, type: disk, path: /, thresholds: {used_pct: {warning: 80, critical: 90}}}
+      - {name: mem, type: memory}
+      - {name: load, type: load}
+      - {name: ssh port, type: tcp, host: 127.0.0.1, port: 22}
+      - {name: site cert, type: tls_cert, host: www.example.com, port: 443, validate_certs: true}
+      - {name: cert file, type: tls_cert, path: /etc/ssl/certs/site.pem}
+  register: health
+
+- name: Report without failing, warnings included
+  runbook.ops.health_check:
+    fail_on: never
+    checks:
+      - {name: data disk, type: disk, path: /var/lib/postgresql, thresholds: {used_pct: {warning: 70}}}
+  register: health
+
+- name: Show what is not ok
+  ansible.builtin.debug:
+    msg: "{{ health.checks | rejectattr('status', 'equalto', 'ok') | map(attribute='message') | list }}"
+'''
+
+RETURN = r'''
+status:
+  description: The worst status of all checks.
+  returned: always
+  type: str
+  sample: warning
+summary:
+  description: How many checks ended in each status.
+  returned: always
+  type: dict
+  sample: {ok: 6, warning: 1, critical: 0}
+  contains:
+    ok:
+      description: Number of V(ok) checks.
+      returned: always
+      type: int
+      sample: 6
+    warning:
+      description: Number of V(warning) checks.
+      returned: always
+      type: int
+      sample: 1
+    critical:
+      description: Number of V(critical) checks.
+      returned: always
+      type: int
+      sample: 0
+checks:
+  description: One entry per check, in the order of O(checks).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - name: root
+      type: disk
+      status: warning
+      metrics: {used_pct: 83.4, inodes_pct: 12.1, free_bytes: 8123456789, total_bytes: 52710469632,
+                inodes_total: 3276800}
+      message: used_pct 83.4 >= warning 80
+      thresholds: {used_pct: {warning: 80.0, critical: 90.0}, inodes_pct: {warning: 80.0, critical: 90.0}}
+      duration_ms: 0.05
+  contains:
+    name:
+      description: Name of the check.
+      returned: always
+      type: str
+      sample: root
+    type:
+      description: Type of the check.
+      returned: always
+      type: str
+      sample: disk
+    status:
+      description: V(ok), V(warning) or V(critical).
+      returned: always
+      type: str
+      sample: warning
+    metrics:
+      description: The measured values (see O(checks[].type) for the names); empty when the probe could not run.
+      returned: always
+      type: dict
+      sample: {used_pct: 83.4, inodes_pct: 12.1}
+    message:
+      description: V(ok), or which metric crossed which threshold, or why the probe could not run. Never holds a secret.
+      returned: always
+      type: str
+      sample: used_pct 83.4 >= warning 80
+    thresholds:
+      description: The thresholds the check was graded against (defaults merged with O(checks[].thresholds)).
+      returned: always
+      type: dict
+      sample: {used_pct: {warning: 80.0, critical: 90.0}}
+    duration_ms:
+      description: How long the probe took, in milliseconds.
+      returned: always
+      type: float
+      sample: 12.5
+duration_ms:
+  description: Wall time of all probes together, in milliseconds.
+  returned: always
+  type: float
+  sample: 1012.3
+'''
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.runbook.ops.plugins.module_utils import health
+
+
+def main():
+    module = AnsibleModule(argument_spec=health.argument_spec(), supports_check_mode=True)
+    if module.params['max_workers'] < 1:
+        module.fail_json(msg='Could not run the checks: max_workers must be at least 1, got %s. Set max_workers '
+                             'to a positive number.' % module.params['max_workers'])
+    try:
+        checks = health.normalize_checks(module.params['checks'])
+    except health.HealthConfigError as exc:
+        module.fail_json(msg='Could not validate checks: %s. Fix the checks option.' % exc)
+    missing = health.check_requirements(checks)
+    if missing:
+        module.fail_json(msg=missing_required_lib(missing[0]), exception=missing[1])
+
+    report = health.run_checks(checks, max_workers=module.params['max_workers'])
+    message = health.failure_message(report['checks'], module.params['fail_on'])
+    if message:
+        module.fail_json(msg=message, changed=False, **report)
+    module.exit_json(changed=False, **report)
+
+
+if __name__ == '__main__':
+    main()
