@@ -1,0 +1,87 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, runbook.ops maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+# The pm2 and container service adapters of the deploy role, run through ansible-playbook with stub pm2 / podman /
+# docker programs first on PATH that record their argv: checks the exact command lines (the real tools are
+# exercised only in the lab).
+
+import json
+import os
+import stat
+
+import pytest
+
+from release_fixtures import IDS, run_playbook
+
+STUB = '#!/usr/bin/env python3\nimport json, os, sys\nwith open(os.environ["STUB_LOG"], "a") as f:\n' \
+       '    f.write(json.dumps([os.path.basename(sys.argv[0])] + sys.argv[1:]) + "\\n")\n'
+
+PLAY = """
+- name: Service adapters
+  hosts: app
+  gather_facts: false
+  tasks:
+    - name: Pm2 reload by app name
+      ansible.builtin.include_role:
+        name: runbook.ops.deploy
+        tasks_from: service_pm2
+      vars:
+        deploy_app_root: "{root}"
+        deploy_pm2_app: shop-api
+    - name: Pm2 startOrReload an ecosystem file
+      ansible.builtin.include_role:
+        name: runbook.ops.deploy
+        tasks_from: service_pm2
+      vars:
+        deploy_app_root: "{root}"
+        deploy_pm2_ecosystem: ecosystem.config.js
+    - name: Podman with the release tag
+      ansible.builtin.include_role:
+        name: runbook.ops.deploy
+        tasks_from: service_container
+      vars:
+        deploy_container_engine: podman
+        deploy_container_name: api
+        deploy_container_image: registry.local/api
+        deploy_container_tag: "{rid}"
+        deploy_container_run_args: ["-p", "8080:8080", "--env-file", "/srv/api/shared/.env"]
+    - name: Docker with the release tag
+      ansible.builtin.include_role:
+        name: runbook.ops.deploy
+        tasks_from: service_container
+      vars:
+        deploy_container_engine: docker
+        deploy_container_name: api
+        deploy_container_image: registry.local/api
+        deploy_container_tag: "{rid}"
+"""
+
+
+@pytest.mark.slow
+def test_pm2_and_container_argv(tmp_path):
+    stubs = tmp_path / 'bin'
+    stubs.mkdir()
+    for name in ('pm2', 'podman', 'docker'):
+        (stubs / name).write_text(STUB)
+        os.chmod(str(stubs / name), stat.S_IRWXU)
+    root = tmp_path / 'app'
+    (root / 'releases' / IDS[0]).mkdir(parents=True)
+    os.symlink('releases/' + IDS[0], str(root / 'current'))
+    play = tmp_path / 'play.yml'
+    play.write_text(PLAY.format(root=root, rid=IDS[0]))
+    log = tmp_path / 'argv.log'
+    rc, out = run_playbook(str(play), {}, tmp_path, env_extra={
+        'PATH': '%s:%s' % (stubs, os.environ['PATH']), 'STUB_LOG': str(log)})
+    assert rc == 0, out
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert calls == [
+        ['pm2', 'reload', 'shop-api', '--update-env'],
+        ['pm2', 'startOrReload', '%s/current/ecosystem.config.js' % root, '--update-env'],
+        ['podman', 'rm', '--force', '--ignore', 'api'],
+        ['podman', 'run', '--detach', '--name', 'api', '--restart', 'unless-stopped', '-p', '8080:8080',
+         '--env-file', '/srv/api/shared/.env', 'registry.local/api:' + IDS[0]],
+        ['docker', 'rm', '--force', 'api'],
+        ['docker', 'run', '--detach', '--name', 'api', '--restart', 'unless-stopped', 'registry.local/api:' + IDS[0]],
+    ]
