@@ -223,7 +223,6 @@ EXAMPLES = r"""
         release_id: "20261123T150405Z"
         state: failed
         reason: health gate failed
-
 """
 
 RETURN = r"""
