@@ -1,0 +1,750 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, runbook.ops maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Backup stores (a local directory or an S3 prefix) and the backup catalogue on top of them.
+
+A store is named by a URL, option ``store``: ``s3://bucket/prefix`` or a local directory path
+(``/var/backups/pg`` or ``file:///var/backups/pg``).  Options (see :func:`store_argument_spec`
+and ``doc_fragments/backup_store.py``): ``s3_endpoint_url``, ``aws_region``, ``aws_access_key``,
+``aws_secret_key`` (no_log), ``s3_storage_class``, ``s3_sse`` (``AES256`` | ``aws:kms``) and
+``s3_kms_key_id``.  Without explicit keys boto3's usual chain applies (environment, profile,
+instance role).
+
+Layout, one folder per backup under the store root::
+
+    <root>/<id>/data.dump[.zst|.gz]     the pg_dump custom-format archive, compressed
+    <root>/<id>/globals.sql[.zst|.gz]   optional pg_dumpall --globals-only
+    <root>/<id>/manifest.json           written LAST: the commit marker
+
+A backup is *valid* when its manifest exists, parses, has the required fields, and the data
+object's size equals the manifest's ``size`` (``verify_checksum=True`` also reads the object and
+compares its sha256).  Writes never leave a partial object under a valid name: S3 uses a
+multipart upload that is aborted on failure; a local store writes ``.<name>.tmp-<random>`` in the
+same directory, fsyncs, and renames atomically (the temp file is removed on failure).
+
+Public API (used by db_backup, db_backup_info, db_restore and the health check):
+
+``store_argument_spec()``
+    the argspec dict of the store options (merge it into a module's spec).
+``open_store(params)`` -> ``LocalStore`` | ``S3Store``
+    raises :class:`StoreError`.  A store has ``describe()`` (a URL without secrets),
+    ``check(create=False)``, ``open_writer(key)`` (``write()``, ``commit()``, ``abort()``),
+    ``put_bytes(key, data)``, ``iter_read(key)``, ``read_bytes(key)``, ``size(key)``,
+    ``list_objects()`` -> ``{key: size}`` and ``delete(keys)``.
+``list_backups(store, database=None, verify_checksum=False, now=None)``
+    -> list of entry dicts, newest first: ``id, created_at, age_s, size, valid, reason, database,
+    manifest`` (``manifest`` is the parsed JSON or ``None``).
+``select_backup(entries, selector)``
+    selector ``latest`` | ``<id>`` | ``before:<ISO 8601>``; returns the entry or raises
+    :class:`StoreError` saying why nothing fits.
+``backup_age(params, database=None, now=None)``
+    for a ``backup_age`` health probe: ``{'found': bool, 'id', 'created_at', 'age_s',
+    'valid_count', 'invalid_count', 'store'}`` about the newest *valid* backup (``found`` False
+    and ``age_s`` None when there is none).  Raises :class:`StoreError` when the store cannot be
+    read; the probe should grade that as critical.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime
+import errno
+import hashlib
+import json
+import os
+import re
+import secrets
+import traceback
+
+BOTO3_IMP_ERR = None
+try:
+    import boto3
+    import botocore.config
+    import botocore.exceptions
+    HAS_BOTO3 = True
+except ImportError:
+    BOTO3_IMP_ERR = traceback.format_exc()
+    HAS_BOTO3 = False
+
+MANIFEST_NAME = 'manifest.json'
+MANIFEST_VERSION = 1
+CHUNK = 1024 * 1024
+S3_PART_SIZE = 16 * 1024 * 1024
+S3_MAX_INFLIGHT = 2
+REQUIRED_MANIFEST_FIELDS = {
+    'id': str, 'engine': str, 'server_version': str, 'database': str, 'created_at': str,
+    'duration_s': (int, float), 'format': str, 'compression': str, 'size': int, 'sha256': str,
+    'data_key': str, 'tables': list, 'pg_dump_version': str,
+}
+ID_RE = re.compile(r'^[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9_-]{0,40}-[0-9a-f]{6}$')
+SHA256_RE = re.compile(r'^[0-9a-f]{64}$')
+
+
+class StoreError(Exception):
+    """A store operation failed; the message is safe to show (no secrets)."""
+
+
+def store_argument_spec():
+    """Options naming a backup store (see doc fragment ``runbook.ops.backup_store``)."""
+    return dict(
+        store=dict(type='str', required=True),
+        s3_endpoint_url=dict(type='str'),
+        aws_region=dict(type='str'),
+        aws_access_key=dict(type='str', no_log=True),
+        aws_secret_key=dict(type='str', no_log=True),
+        s3_storage_class=dict(type='str', default='STANDARD',
+                              choices=['STANDARD', 'STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING',
+                                       'GLACIER_IR', 'REDUCED_REDUNDANCY']),
+        s3_sse=dict(type='str', choices=['AES256', 'aws:kms']),
+        s3_kms_key_id=dict(type='str', no_log=False),
+    )
+
+
+def store_required_by():
+    """``required_by`` entries for the store options."""
+    return {'s3_kms_key_id': ('s3_sse',), 'aws_secret_key': ('aws_access_key',),
+            'aws_access_key': ('aws_secret_key',)}
+
+
+# ---------------------------------------------------------------------------------------------
+# time and ids
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def format_time(dt):
+    return dt.astimezone(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
+
+
+def parse_time(text):
+    """Parse an ISO 8601 time; naive times are taken as UTC.  Raises ValueError."""
+    text = str(text).strip()
+    if text.endswith('Z') or text.endswith('z'):
+        text = text[:-1] + '+00:00'
+    dt = datetime.datetime.fromisoformat(text)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=datetime.timezone.utc)
+    return dt.astimezone(datetime.timezone.utc)
+
+
+def slug(name, limit=40):
+    s = re.sub(r'[^A-Za-z0-9_]+', '_', name or '').strip('_')
+    return s[:limit]
+
+
+def new_backup_id(database, when=None):
+    """``YYYYMMDDTHHMMSSZ-<db slug>-<6 hex>``: sorts by time, readable, never collides in practice."""
+    when = when or utcnow()
+    return '%s-%s-%s' % (when.strftime('%Y%m%dT%H%M%SZ'), slug(database), secrets.token_hex(3))
+
+
+def data_name(compression):
+    return 'data.dump' + {'zstd': '.zst', 'gzip': '.gz'}.get(compression, '')
+
+
+def globals_name(compression):
+    return 'globals.sql' + {'zstd': '.zst', 'gzip': '.gz'}.get(compression, '')
+
+
+def backup_key(backup_id, name):
+    """Key of one object of a backup, relative to the store root."""
+    if not ID_RE.match(backup_id or ''):
+        raise StoreError('invalid backup id %r' % (backup_id,))
+    if '/' in name or name.startswith('.'):
+        raise StoreError('invalid object name %r' % (name,))
+    return '%s/%s' % (backup_id, name)
+
+
+# ---------------------------------------------------------------------------------------------
+# stores
+
+def open_store(params):
+    url = (params.get('store') or '').strip()
+    if not url:
+        raise StoreError('the store URL is empty')
+    if url.startswith('s3://'):
+        return S3Store(url, params)
+    if url.startswith('file://'):
+        url = url[len('file://'):]
+    if '://' in url:
+        raise StoreError('unsupported store URL scheme in %r; use s3://bucket/prefix or a directory path' % url)
+    if not url.startswith('/'):
+        raise StoreError('a local store must be an absolute directory path, got %r' % url)
+    return LocalStore(url)
+
+
+class LocalStore(object):
+    kind = 'local'
+
+    def __init__(self, root):
+        self.root = os.path.normpath(root)
+
+    def describe(self):
+        return self.root
+
+    def _path(self, key):
+        parts = key.split('/')
+        if any(p in ('', '.', '..') for p in parts):
+            raise StoreError('invalid key %r' % key)
+        return os.path.join(self.root, *parts)
+
+    def check(self, create=False):
+        if not os.path.isdir(self.root):
+            if not create:
+                raise StoreError('the store directory %s does not exist' % self.root)
+            try:
+                os.makedirs(self.root, mode=0o700, exist_ok=True)
+            except OSError as e:
+                raise StoreError('cannot create the store directory %s: %s' % (self.root, e.strerror))
+        if create and not os.access(self.root, os.W_OK | os.X_OK):
+            raise StoreError('the store directory %s is not writable' % self.root)
+
+    def open_writer(self, key):
+        return _LocalWriter(self._path(key))
+
+    def put_bytes(self, key, data):
+        w = self.open_writer(key)
+        try:
+            w.write(data)
+            w.commit()
+        except BaseException:
+            w.abort()
+            raise
+
+    def iter_read(self, key, chunk=CHUNK):
+        try:
+            f = open(self._path(key), 'rb')
+        except OSError as e:
+            raise StoreError('cannot read %s: %s' % (self._path(key), e.strerror))
+        with f:
+            while True:
+                block = f.read(chunk)
+                if not block:
+                    return
+                yield block
+
+    def read_bytes(self, key):
+        return b''.join(self.iter_read(key))
+
+    def size(self, key):
+        try:
+            return os.stat(self._path(key)).st_size
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise StoreError('cannot stat %s: %s' % (self._path(key), e.strerror))
+
+    def list_objects(self):
+        if not os.path.isdir(self.root):
+            raise StoreError('the store directory %s does not exist' % self.root)
+        out = {}
+        try:
+            for dirpath, dirnames, filenames in os.walk(self.root):
+                dirnames[:] = [d for d in dirnames if not d.startswith('.')]
+                rel = os.path.relpath(dirpath, self.root)
+                for fn in filenames:
+                    if fn.startswith('.'):
+                        continue  # temp files of writes in progress
+                    key = fn if rel == '.' else '%s/%s' % (rel.replace(os.sep, '/'), fn)
+                    try:
+                        out[key] = os.stat(os.path.join(dirpath, fn)).st_size
+                    except FileNotFoundError:
+                        continue
+        except OSError as e:
+            raise StoreError('cannot list %s: %s' % (self.root, e.strerror))
+        return out
+
+    def delete(self, keys):
+        dirs = set()
+        for key in keys:
+            path = self._path(key)
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                raise StoreError('cannot delete %s: %s' % (path, e.strerror))
+            dirs.add(os.path.dirname(path))
+        for d in dirs:
+            if d != self.root:
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    pass  # not empty (another object, a write in progress): leave it
+
+
+class _LocalWriter(object):
+    """Temp name in the target directory, fsync, atomic rename; the temp file is removed on failure."""
+
+    def __init__(self, path):
+        self.path = path
+        self.dir = os.path.dirname(path)
+        self.created_dir = False
+        if not os.path.isdir(self.dir):
+            try:
+                os.makedirs(self.dir, mode=0o700)
+                self.created_dir = True
+            except FileExistsError:
+                pass
+            except OSError as e:
+                raise StoreError(_os_message('create the directory %s' % self.dir, e))
+        self.tmp = os.path.join(self.dir, '.%s.tmp-%s' % (os.path.basename(path), secrets.token_hex(4)))
+        try:
+            self.fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as e:
+            self._cleanup_dir()
+            raise StoreError(_os_message('create %s' % self.tmp, e))
+        self.done = False
+
+    def write(self, data):
+        view = memoryview(data)
+        try:
+            while view:
+                n = os.write(self.fd, view)
+                view = view[n:]
+        except OSError as e:
+            raise StoreError(_os_message('write %s' % self.tmp, e))
+
+    def commit(self):
+        try:
+            os.fsync(self.fd)
+            os.close(self.fd)
+            self.fd = None
+            os.rename(self.tmp, self.path)
+            dfd = os.open(self.dir, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        except OSError as e:
+            self.abort()
+            raise StoreError(_os_message('commit %s' % self.path, e))
+        self.done = True
+
+    def abort(self):
+        if self.done:
+            return
+        if self.fd is not None:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+            self.fd = None
+        try:
+            os.unlink(self.tmp)
+        except OSError:
+            pass
+        self._cleanup_dir()
+        self.done = True
+
+    def _cleanup_dir(self):
+        if self.created_dir:
+            try:
+                os.rmdir(self.dir)
+            except OSError:
+                pass
+
+
+def _os_message(what, e):
+    if e.errno == errno.ENOSPC:
+        return 'cannot %s: no space left on the device' % what
+    return 'cannot %s: %s' % (what, e.strerror or e)
+
+
+class S3Store(object):
+    kind = 's3'
+
+    def __init__(self, url, params):
+        if not HAS_BOTO3:
+            raise StoreError('boto3 is required for an s3:// store')
+        rest = url[len('s3://'):]
+        bucket, _sep, prefix = rest.partition('/')
+        if not bucket:
+            raise StoreError('no bucket in the store URL %r' % url)
+        self.bucket = bucket
+        self.prefix = prefix.strip('/')
+        self.endpoint = params.get('s3_endpoint_url')
+        self.storage_class = params.get('s3_storage_class') or 'STANDARD'
+        self.sse = params.get('s3_sse')
+        self.kms_key_id = params.get('s3_kms_key_id')
+        config = botocore.config.Config(connect_timeout=10, read_timeout=120,
+                                        retries={'max_attempts': 3, 'mode': 'standard'})
+        kwargs = {}
+        if params.get('aws_access_key'):
+            kwargs['aws_access_key_id'] = params['aws_access_key']
+            kwargs['aws_secret_access_key'] = params.get('aws_secret_key')
+        region = params.get('aws_region') or os.environ.get('AWS_REGION') or os.environ.get('AWS_DEFAULT_REGION')
+        if region:
+            kwargs['region_name'] = region
+        try:
+            session = boto3.session.Session(**kwargs)
+            self.client = session.client('s3', endpoint_url=self.endpoint or None, config=config)
+        except (botocore.exceptions.BotoCoreError, ValueError) as e:
+            raise StoreError('cannot set up the S3 client: %s' % e)
+
+    def describe(self):
+        url = 's3://%s/%s' % (self.bucket, self.prefix) if self.prefix else 's3://%s' % self.bucket
+        if self.endpoint:
+            url += ' (endpoint %s)' % self.endpoint
+        return url
+
+    def _k(self, key):
+        return '%s/%s' % (self.prefix, key) if self.prefix else key
+
+    def _error(self, what, e):
+        if isinstance(e, botocore.exceptions.ClientError):
+            code = e.response.get('Error', {}).get('Code', '')
+            if code in ('NoSuchBucket',) or (code in ('404', 'NotFound') and what.startswith('check')):
+                return StoreError('cannot %s: the bucket %s does not exist' % (what, self.bucket))
+            if code in ('AccessDenied', '403', 'InvalidAccessKeyId', 'SignatureDoesNotMatch'):
+                return StoreError('cannot %s: access denied (%s); check the credentials and the bucket policy'
+                                  % (what, code))
+            return StoreError('cannot %s: %s %s' % (what, code, e.response.get('Error', {}).get('Message', '')))
+        if isinstance(e, botocore.exceptions.EndpointConnectionError):
+            return StoreError('cannot %s: the S3 endpoint %s cannot be reached' % (what, self.endpoint or 'AWS'))
+        if isinstance(e, botocore.exceptions.NoCredentialsError):
+            return StoreError('cannot %s: no AWS credentials (set aws_access_key/aws_secret_key or the '
+                              'AWS_* environment)' % what)
+        return StoreError('cannot %s: %s' % (what, e))
+
+    def check(self, create=False):
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+            raise self._error('check the bucket %s' % self.bucket, e)
+
+    def extra_put_args(self):
+        args = {}
+        if self.storage_class and self.storage_class != 'STANDARD':
+            args['StorageClass'] = self.storage_class
+        if self.sse:
+            args['ServerSideEncryption'] = self.sse
+            if self.sse == 'aws:kms' and self.kms_key_id:
+                args['SSEKMSKeyId'] = self.kms_key_id
+        return args
+
+    def open_writer(self, key):
+        return _S3Writer(self, self._k(key))
+
+    def put_bytes(self, key, data):
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._k(key), Body=data, **self.extra_put_args())
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+            raise self._error('write s3://%s/%s' % (self.bucket, self._k(key)), e)
+
+    def iter_read(self, key, chunk=CHUNK):
+        what = 'read s3://%s/%s' % (self.bucket, self._k(key))
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self._k(key))['Body']
+            yield from body.iter_chunks(chunk)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+            raise self._error(what, e)
+
+    def read_bytes(self, key):
+        return b''.join(self.iter_read(key))
+
+    def size(self, key):
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=self._k(key))['ContentLength']
+        except botocore.exceptions.ClientError as e:
+            if e.response.get('Error', {}).get('Code') in ('404', 'NoSuchKey', 'NotFound'):
+                return None
+            raise self._error('stat s3://%s/%s' % (self.bucket, self._k(key)), e)
+        except botocore.exceptions.BotoCoreError as e:
+            raise self._error('stat s3://%s/%s' % (self.bucket, self._k(key)), e)
+
+    def list_objects(self):
+        out = {}
+        base = self.prefix + '/' if self.prefix else ''
+        try:
+            paginator = self.client.get_paginator('list_objects_v2')
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=base):
+                for obj in page.get('Contents', []):
+                    out[obj['Key'][len(base):]] = obj['Size']
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+            raise self._error('list %s' % self.describe(), e)
+        return out
+
+    def delete(self, keys):
+        keys = list(keys)
+        for i in range(0, len(keys), 1000):
+            batch = [{'Key': self._k(k)} for k in keys[i:i + 1000]]
+            try:
+                r = self.client.delete_objects(Bucket=self.bucket, Delete={'Objects': batch, 'Quiet': True})
+            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+                raise self._error('delete objects in %s' % self.describe(), e)
+            if r.get('Errors'):
+                err = r['Errors'][0]
+                raise StoreError('cannot delete %s: %s' % (err.get('Key'), err.get('Message') or err.get('Code')))
+
+
+class _S3Writer(object):
+    """Multipart upload (aborted on failure); objects smaller than one part use a single PUT.
+
+    Parts are uploaded by a small thread pool (at most ``S3_MAX_INFLIGHT`` parts in memory) so the
+    producer (pg_dump | zstd) keeps running while a part travels.
+    """
+
+    def __init__(self, store, key):
+        self.store = store
+        self.client = store.client
+        self.key = key
+        self.buf = bytearray()
+        self.upload_id = None
+        self.futures = []
+        self.pool = None
+        self.done = False
+
+    def _what(self):
+        return 'upload s3://%s/%s' % (self.store.bucket, self.key)
+
+    def write(self, data):
+        self.buf += data
+        while len(self.buf) >= S3_PART_SIZE:
+            self._submit(bytes(self.buf[:S3_PART_SIZE]))
+            del self.buf[:S3_PART_SIZE]
+
+    def _submit(self, data):
+        try:
+            if self.upload_id is None:
+                r = self.client.create_multipart_upload(Bucket=self.store.bucket, Key=self.key,
+                                                        **self.store.extra_put_args())
+                self.upload_id = r['UploadId']
+                self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=S3_MAX_INFLIGHT)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+            raise self.store._error(self._what(), e)
+        number = len(self.futures) + 1
+        if number > 10000:
+            raise StoreError('cannot %s: more than 10000 parts' % self._what())
+        # bound the memory: wait for the oldest part in flight
+        inflight = [f for f in self.futures if not f.done()]
+        if len(inflight) >= S3_MAX_INFLIGHT:
+            concurrent.futures.wait(inflight, return_when=concurrent.futures.FIRST_COMPLETED)
+        for f in self.futures:
+            if f.done() and f.exception() is not None:
+                raise f.exception()
+        self.futures.append(self.pool.submit(self._upload_part, number, data))
+
+    def _upload_part(self, number, data):
+        try:
+            r = self.client.upload_part(Bucket=self.store.bucket, Key=self.key, UploadId=self.upload_id,
+                                        PartNumber=number, Body=data)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+            raise self.store._error(self._what(), e)
+        return {'PartNumber': number, 'ETag': r['ETag']}
+
+    def commit(self):
+        try:
+            if self.upload_id is None:
+                self.client.put_object(Bucket=self.store.bucket, Key=self.key, Body=bytes(self.buf),
+                                       **self.store.extra_put_args())
+            else:
+                if self.buf:
+                    self._submit(bytes(self.buf))
+                parts = [f.result() for f in self.futures]
+                self.client.complete_multipart_upload(Bucket=self.store.bucket, Key=self.key,
+                                                      UploadId=self.upload_id,
+                                                      MultipartUpload={'Parts': parts})
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+            self.abort()
+            raise self.store._error(self._what(), e)
+        except BaseException:
+            self.abort()
+            raise
+        self._shutdown()
+        self.buf = bytearray()
+        self.done = True
+
+    def _shutdown(self):
+        if self.pool is not None:
+            for f in self.futures:
+                f.cancel()
+            self.pool.shutdown(wait=True)
+            self.pool = None
+
+    def abort(self):
+        if self.done:
+            return
+        self.done = True
+        self.buf = bytearray()
+        self._shutdown()
+        if self.upload_id is not None:
+            try:
+                self.client.abort_multipart_upload(Bucket=self.store.bucket, Key=self.key, UploadId=self.upload_id)
+            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
+                pass  # the bucket's lifecycle rule for incomplete uploads is the last resort
+
+
+# ---------------------------------------------------------------------------------------------
+# manifests and the catalogue
+
+def validate_manifest(manifest, backup_id=None):
+    """Return a list of problems (empty when the manifest is well-formed)."""
+    problems = []
+    if not isinstance(manifest, dict):
+        return ['the manifest is not a JSON object']
+    for field, types in REQUIRED_MANIFEST_FIELDS.items():
+        if field not in manifest:
+            problems.append('field %s is missing' % field)
+        elif isinstance(manifest[field], bool) or not isinstance(manifest[field], types):
+            problems.append('field %s has the wrong type' % field)
+    if problems:
+        return problems
+    if backup_id is not None and manifest['id'] != backup_id:
+        problems.append('the manifest id %s does not match its folder %s' % (manifest['id'], backup_id))
+    if not SHA256_RE.match(manifest['sha256']):
+        problems.append('field sha256 is not a hex sha256')
+    if manifest['size'] < 0:
+        problems.append('field size is negative')
+    try:
+        parse_time(manifest['created_at'])
+    except ValueError:
+        problems.append('field created_at is not an ISO 8601 time')
+    if '/' in manifest['data_key'] or manifest['data_key'].startswith('.'):
+        problems.append('field data_key is not a plain object name')
+    for t in manifest['tables']:
+        if not (isinstance(t, dict) and isinstance(t.get('schema'), str) and isinstance(t.get('table'), str)
+                and isinstance(t.get('rows'), int) and not isinstance(t.get('rows'), bool)):
+            problems.append('field tables holds an entry that is not {schema, table, rows}')
+            break
+    g = manifest.get('globals')
+    if g is not None and not (isinstance(g, dict) and isinstance(g.get('key'), str)
+                              and isinstance(g.get('size'), int) and isinstance(g.get('sha256'), str)):
+        problems.append('field globals is neither null nor {key, size, sha256}')
+    return problems
+
+
+def sha256_of(store, key):
+    h = hashlib.sha256()
+    n = 0
+    for block in store.iter_read(key):
+        h.update(block)
+        n += len(block)
+    return h.hexdigest(), n
+
+
+def list_backups(store, database=None, verify_checksum=False, now=None):
+    """Every backup folder in the store, newest first, with its validity (see the module docstring)."""
+    now = now or utcnow()
+    objects = store.list_objects()
+    groups = {}
+    for key, size in objects.items():
+        bid, sep, name = key.partition('/')
+        if not sep or '/' in name or not ID_RE.match(bid):
+            continue
+        groups.setdefault(bid, {})[name] = size
+    entries = []
+    for bid, names in groups.items():
+        entry = {'id': bid, 'created_at': None, 'age_s': None, 'size': None, 'valid': False, 'reason': '',
+                 'database': None, 'tags': {}, 'manifest': None}
+        if MANIFEST_NAME not in names:
+            entry['reason'] = 'no manifest (the backup did not finish, or is still running)'
+            entry['size'] = sum(names.values())
+            entries.append(entry)
+            continue
+        try:
+            manifest = json.loads(store.read_bytes(backup_key(bid, MANIFEST_NAME)).decode('utf-8'))
+        except (ValueError, UnicodeDecodeError):
+            entry['reason'] = 'the manifest is not valid JSON'
+            entries.append(entry)
+            continue
+        problems = validate_manifest(manifest, bid)
+        if problems:
+            entry['reason'] = 'the manifest is invalid: ' + '; '.join(problems)
+            entries.append(entry)
+            continue
+        created = parse_time(manifest['created_at'])
+        entry.update(manifest=manifest, database=manifest['database'], created_at=format_time(created),
+                     age_s=round((now - created).total_seconds(), 3), size=manifest['size'],
+                     tags=manifest.get('tags') or {})
+        actual = names.get(manifest['data_key'])
+        reason = ''
+        if actual is None:
+            reason = 'the data object %s is missing' % manifest['data_key']
+        elif actual != manifest['size']:
+            reason = 'the data object is %d bytes, the manifest says %d (truncated or corrupted)' % (
+                actual, manifest['size'])
+        elif manifest.get('globals'):
+            g = manifest['globals']
+            if names.get(g['key']) != g['size']:
+                reason = 'the globals object %s is missing or has the wrong size' % g['key']
+        if not reason and verify_checksum:
+            digest, _n = sha256_of(store, backup_key(bid, manifest['data_key']))
+            if digest != manifest['sha256']:
+                reason = 'sha256 mismatch: manifest %s, data %s' % (manifest['sha256'], digest)
+        entry['valid'] = not reason
+        entry['reason'] = reason or 'ok'
+        entries.append(entry)
+    if database is not None:
+        entries = [e for e in entries if _belongs_to(e, database)]
+
+    entries.sort(key=entry_order, reverse=True)
+    return entries
+
+
+def id_time(backup_id):
+    """The UTC time written in a backup id (used to order backups that have no readable manifest)."""
+    return datetime.datetime.strptime(backup_id[:16], '%Y%m%dT%H%M%SZ').replace(tzinfo=datetime.timezone.utc)
+
+
+def entry_order(entry):
+    when = parse_time(entry['created_at']) if entry['created_at'] else id_time(entry['id'])
+    return (when, entry['id'])
+
+
+def _belongs_to(entry, database):
+    if entry['database'] is not None:
+        return entry['database'] == database
+    # no readable manifest: judge by the database slug inside the id
+    return entry['id'].split('-', 1)[1].rsplit('-', 1)[0] == slug(database)
+
+
+def select_backup(entries, selector):
+    """Pick a valid entry: ``latest``, an id, or ``before:<ISO time>`` (newest strictly before it)."""
+    selector = (selector or 'latest').strip()
+    valid = [e for e in entries if e['valid']]
+    if selector == 'latest':
+        if not valid:
+            raise StoreError('the store holds no valid backup%s' % _invalid_note(entries))
+        return valid[0]
+    if selector.startswith('before:'):
+        try:
+            limit = parse_time(selector[len('before:'):])
+        except ValueError:
+            raise StoreError('%r is not an ISO 8601 time (for example before:2026-01-31T23:00:00Z)'
+                             % selector[len('before:'):])
+        for e in valid:
+            if parse_time(e['created_at']) < limit:
+                return e
+        raise StoreError('no valid backup was taken before %s' % format_time(limit))
+    for e in entries:
+        if e['id'] == selector:
+            if not e['valid']:
+                raise StoreError('the backup %s is not valid: %s' % (selector, e['reason']))
+            return e
+    raise StoreError('no backup with id %s in the store' % selector)
+
+
+def _invalid_note(entries):
+    bad = [e for e in entries if not e['valid']]
+    if not bad:
+        return ''
+    return ' (%d invalid: %s: %s)' % (len(bad), bad[0]['id'], bad[0]['reason'])
+
+
+def public_entry(entry):
+    """An entry without the full manifest, for module results."""
+    return dict((k, v) for k, v in entry.items() if k != 'manifest')
+
+
+def backup_age(params, database=None, now=None):
+    """Newest valid backup and its age, for a ``backup_age`` health probe (see the module docstring)."""
+    store = open_store(params)
+    entries = list_backups(store, database=database, now=now)
+    valid = [e for e in entries if e['valid']]
+    result = {'found': bool(valid), 'id': None, 'created_at': None, 'age_s': None,
+              'valid_count': len(valid), 'invalid_count': len(entries) - len(valid), 'store': store.describe()}
+    if valid:
+        result.update(id=valid[0]['id'], created_at=valid[0]['created_at'], age_s=valid[0]['age_s'])
+    return result

@@ -1,0 +1,538 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, runbook.ops maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""PostgreSQL backups streamed into a backup store (logic of ``runbook.ops.db_backup``).
+
+Pipeline (argv lists, no shell; the password only in the child's environment)::
+
+    pg_dump --format=custom --compress=0 --snapshot=<exported>  |  zstd -T<n> -<level>  |  sha256 + store
+
+Compression runs in the external ``zstd``/``gzip`` program, a separate process from pg_dump and from
+this Python process, so the three stages use different cores and Python only hashes and uploads the
+compressed bytes.  (The python ``zstandard`` binding would add a dependency on managed nodes and
+run in the module's own process; the CLI is in every distribution.)
+
+The per-table row counts are exact and consistent with the dump: this module opens a REPEATABLE READ
+transaction, exports its snapshot, hands it to ``pg_dump --snapshot`` and counts in the same snapshot
+while the dump streams.
+
+The manifest is written last (commit marker).  Retention runs only once the new backup's data object
+has been checked in the store, never after a failure, and never deletes the newest valid backup.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+
+from ansible_collections.runbook.ops.plugins.module_utils import backup_store as bs
+from ansible_collections.runbook.ops.plugins.module_utils.postgres import (
+    HAS_PSYCOPG, connect, describe_target, libpq_environment, redact)
+
+if HAS_PSYCOPG:
+    import psycopg
+    from psycopg import sql
+
+COMPRESSIONS = ('zstd', 'gzip', 'none')
+DEFAULT_LEVEL = {'zstd': 3, 'gzip': 6, 'none': 0}
+VERSION_RE = re.compile(r'\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?')
+
+TABLES_SQL = """
+SELECT n.nspname, c.relname
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind = 'r' AND c.relpersistence <> 't'
+   AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
+   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                    WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+ ORDER BY 1, 2
+"""
+
+
+class BackupError(Exception):
+    """A failure with a message ready for fail_json (no secrets)."""
+
+
+class Interrupted(BaseException):
+    """SIGTERM/SIGINT arrived: clean up, then fail."""
+
+
+def install_signal_handlers():
+    def handler(signum, _frame):
+        raise Interrupted('interrupted by signal %d' % signum)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, handler)
+
+
+# ---------------------------------------------------------------------------------------------
+# argv builders (pure, unit-tested)
+
+def tool_path(bin_dir, name):
+    if bin_dir:
+        return os.path.join(bin_dir, name)
+    return shutil.which(name) or name
+
+
+def pg_dump_argv(pg_dump, snapshot=None):
+    argv = [pg_dump, '--format=custom', '--compress=0', '--no-password']
+    if snapshot:
+        argv.append('--snapshot=%s' % snapshot)
+    return argv
+
+
+def pg_dumpall_globals_argv(pg_dumpall):
+    return [pg_dumpall, '--globals-only', '--no-password']
+
+
+def compressor_argv(compression, level=None, threads=2):
+    if compression == 'none':
+        return None
+    level = DEFAULT_LEVEL[compression] if level is None else level
+    if compression == 'zstd':
+        return ['zstd', '-q', '-c', '-T%d' % threads, '-%d' % level]
+    return ['gzip', '-c', '-%d' % level]
+
+
+def decompressor_argv(compression):
+    if compression == 'none':
+        return None
+    if compression == 'zstd':
+        return ['zstd', '-q', '-d', '-c']
+    return ['gzip', '-d', '-c']
+
+
+def parse_tool_version(text):
+    """``pg_dump (PostgreSQL) 15.18 (Debian ...)`` -> (15, 18)."""
+    m = VERSION_RE.search(text or '')
+    if not m:
+        return None
+    return int(m.group(1)), int(m.group(2) or 0)
+
+
+def tool_version(path):
+    try:
+        r = subprocess.run([path, '--version'], capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise BackupError('Could not run %s: %s. Install the PostgreSQL client tools or set bin_dir.' % (path, e))
+    v = parse_tool_version(r.stdout)
+    if r.returncode != 0 or v is None:
+        raise BackupError('Could not read the version of %s (rc=%s): %s. Install the PostgreSQL client tools '
+                          'or set bin_dir.' % (path, r.returncode, (r.stderr or r.stdout).strip()[:300]))
+    return v, r.stdout.strip()
+
+
+def check_tool_not_older(tool_name, tool_v, server_major, server_version):
+    if tool_v[0] < server_major:
+        raise BackupError('Could not start %s: %s %d.%d is older than the server (PostgreSQL %s) and cannot '
+                          'dump it. Install the PostgreSQL %d client tools and point bin_dir at them.'
+                          % (tool_name, tool_name, tool_v[0], tool_v[1], server_version, server_major))
+
+
+def child_env(params, dbname):
+    env = dict(os.environ)
+    env.update(libpq_environment(params, dbname=dbname))
+    return env
+
+
+# ---------------------------------------------------------------------------------------------
+# streaming
+
+def _read_err(f, params, limit=2000):
+    try:
+        f.seek(0)
+        text = f.read().decode('utf-8', 'replace')
+    except (OSError, ValueError):
+        text = ''
+    return redact(text.strip(), params)[-limit:]
+
+
+def _kill(procs):
+    for p in procs:
+        if p.poll() is None:
+            try:
+                p.kill()
+            except OSError:
+                pass
+    for p in procs:
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def stream_to_store(argv, comp_argv, env, writer, params, label):
+    """Run ``argv [| comp_argv]`` and stream its output into ``writer``; return (size, sha256).
+
+    Raises BackupError when any stage fails (the caller aborts the writer).
+    """
+    errs = [tempfile.TemporaryFile(), tempfile.TemporaryFile()]
+    procs = []
+    try:
+        try:
+            p1 = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errs[0], env=env)
+        except OSError as e:
+            raise BackupError('Could not start %s: %s. Install the PostgreSQL client tools or set bin_dir.'
+                              % (argv[0], e.strerror))
+        procs.append(p1)
+        src = p1.stdout
+        if comp_argv:
+            try:
+                p2 = subprocess.Popen(comp_argv, stdin=p1.stdout, stdout=subprocess.PIPE, stderr=errs[1])
+            except OSError as e:
+                raise BackupError('Could not start %s: %s. Install it (package %s) or choose another compression.'
+                                  % (comp_argv[0], e.strerror, comp_argv[0]))
+            procs.append(p2)
+            p1.stdout.close()
+            src = p2.stdout
+        h = hashlib.sha256()
+        n = 0
+        while True:
+            block = src.read(bs.CHUNK)
+            if not block:
+                break
+            h.update(block)
+            n += len(block)
+            writer.write(block)
+        rcs = [p.wait() for p in procs]
+        if rcs[0] != 0:
+            how = 'was killed by signal %d' % -rcs[0] if rcs[0] < 0 else 'exited with code %d' % rcs[0]
+            raise BackupError('%s %s: %s' % (label, how, _read_err(errs[0], params) or 'no error output'))
+        if len(rcs) > 1 and rcs[1] != 0:
+            raise BackupError('%s exited with code %d: %s' % (comp_argv[0], rcs[1], _read_err(errs[1], params)))
+        return n, h.hexdigest()
+    except BaseException:
+        _kill(procs)
+        raise
+    finally:
+        for p in procs:
+            if p.stdout:
+                p.stdout.close()
+        for f in errs:
+            f.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# retention
+
+def _dt(entry):
+    return bs.parse_time(entry['created_at'])
+
+
+def plan_retention(entries, policy, now=None, protect=()):
+    """Decide keep/delete for the backups of one database.
+
+    ``entries``: catalogue entries (``list_backups``), ``policy``: dict with any of
+    ``daily``, ``weekly``, ``monthly`` (GFS: the newest backup of each of the N most recent
+    days/ISO weeks/months that have backups), ``keep_last`` (N newest), ``max_age_days`` (younger
+    than N days).  A backup is kept when any rule keeps it; the newest valid backup is always kept;
+    invalid backups are left alone (``ignore``).  Returns a list of ``{id, created_at, action,
+    reasons}`` newest first.
+    """
+    now = now or bs.utcnow()
+    policy = dict((k, v) for k, v in (policy or {}).items() if v is not None)
+    valid = sorted([e for e in entries if e['valid']], key=lambda e: (_dt(e), e['id']), reverse=True)
+    reasons = dict((e['id'], []) for e in valid)
+    if valid:
+        reasons[valid[0]['id']].append('newest valid backup')
+    for e in valid:
+        if e['id'] in protect and e['id'] != valid[0]['id']:
+            reasons[e['id']].append('the backup just made')
+    if not policy:
+        for e in valid:
+            reasons[e['id']].append('no retention rule')
+    if policy.get('keep_last'):
+        for i, e in enumerate(valid[:policy['keep_last']]):
+            reasons[e['id']].append('keep_last %d (#%d)' % (policy['keep_last'], i + 1))
+    if policy.get('max_age_days') is not None:
+        limit = now - datetime.timedelta(days=policy['max_age_days'])
+        for e in valid:
+            if _dt(e) >= limit:
+                reasons[e['id']].append('younger than %d days' % policy['max_age_days'])
+    buckets = (('daily', lambda d: d.strftime('%Y-%m-%d')),
+               ('weekly', lambda d: '%04d-W%02d' % d.isocalendar()[:2]),
+               ('monthly', lambda d: d.strftime('%Y-%m')))
+    for rule, bucket_of in buckets:
+        count = policy.get(rule)
+        if not count:
+            continue
+        seen = []
+        for e in valid:
+            b = bucket_of(_dt(e))
+            if b in seen:
+                continue
+            if len(seen) >= count:
+                break
+            seen.append(b)
+            reasons[e['id']].append('%s %s' % (rule, b))
+    plan = []
+    for e in sorted(entries, key=bs.entry_order, reverse=True):
+        if not e['valid']:
+            plan.append({'id': e['id'], 'created_at': e['created_at'], 'action': 'ignore',
+                         'reasons': ['invalid (%s): retention leaves it alone' % e['reason']]})
+        elif reasons[e['id']]:
+            plan.append({'id': e['id'], 'created_at': e['created_at'], 'action': 'keep', 'reasons': reasons[e['id']]})
+        else:
+            plan.append({'id': e['id'], 'created_at': e['created_at'], 'action': 'delete',
+                         'reasons': ['kept by no rule of %s' % json.dumps(policy, sort_keys=True)]})
+    return plan
+
+
+def apply_retention(store, plan):
+    """Delete the backups marked ``delete``: the manifest first (the backup is invalid at once), then the rest."""
+    objects = store.list_objects()
+    pruned = []
+    for item in plan:
+        if item['action'] != 'delete':
+            continue
+        keys = [k for k in objects if k.startswith(item['id'] + '/')]
+        manifest = bs.backup_key(item['id'], bs.MANIFEST_NAME)
+        store.delete([k for k in keys if k == manifest])
+        store.delete([k for k in keys if k != manifest])
+        pruned.append(item['id'])
+    return pruned
+
+
+# ---------------------------------------------------------------------------------------------
+# the backup
+
+def _server_facts(conn, db):
+    with conn.cursor() as cur:
+        cur.execute("SELECT current_setting('server_version_num')::int, current_setting('server_version')")
+        num, version = cur.fetchone()
+        cur.execute("SELECT d.datname, pg_catalog.pg_encoding_to_char(d.encoding), d.datcollate, d.datctype, "
+                    "pg_catalog.pg_get_userbyid(d.datdba), pg_catalog.pg_database_size(d.oid) "
+                    "FROM pg_catalog.pg_database d WHERE d.datname = %s", (db,))
+        row = cur.fetchone()
+    return num, version, row
+
+
+def _count_rows(conn, tables, out):
+    try:
+        with conn.cursor() as cur:
+            for schema, table in tables:
+                cur.execute(sql.SQL('SELECT count(*) FROM ONLY {}.{}').format(
+                    sql.Identifier(schema), sql.Identifier(table)))
+                out.append({'schema': schema, 'table': table, 'rows': cur.fetchone()[0]})
+    except Exception as e:  # pylint: disable=broad-except
+        out.append(e)
+
+
+def run_backup(params, check_mode=False, now=None):
+    """Back up ``params['db']`` into ``params['store']``; return the module result dict."""
+    t0 = time.monotonic()
+    started = now or bs.utcnow()
+    db = params['db']
+    compression = params['compression']
+    timings = {}
+    try:
+        store = bs.open_store(params)
+    except bs.StoreError as e:
+        raise BackupError('Could not open the backup store: %s. Check the store URL and options.' % e)
+    where = describe_target(params, dbname=db)
+
+    # preflight: server reachable, database exists, tools new enough, store reachable
+    try:
+        conn = connect(params, dbname='postgres')
+    except psycopg.Error as e:
+        raise BackupError('Could not connect to %s: %s. Check login_* options and the server.'
+                          % (describe_target(params, dbname='postgres'), redact(e, params).strip()))
+    try:
+        num, server_version, dbrow = _server_facts(conn, db)
+    finally:
+        conn.close()
+    if dbrow is None:
+        raise BackupError('Could not back up database %s: it does not exist on %s. Check the db option.'
+                          % (json.dumps(db), where))
+    server_major = num // 10000
+    pg_dump = tool_path(params.get('bin_dir'), 'pg_dump')
+    dump_v, dump_vtext = tool_version(pg_dump)
+    check_tool_not_older('pg_dump', dump_v, server_major, server_version)
+    pg_dumpall = None
+    if params.get('globals'):
+        pg_dumpall = tool_path(params.get('bin_dir'), 'pg_dumpall')
+        check_tool_not_older('pg_dumpall', tool_version(pg_dumpall)[0], server_major, server_version)
+    comp_argv = compressor_argv(compression, params.get('compression_level'), params.get('compression_threads') or 2)
+    if comp_argv and shutil.which(comp_argv[0]) is None:
+        raise BackupError('Could not back up database %s: the %s program is not installed. Install it or set '
+                          'compression to another value.' % (json.dumps(db), comp_argv[0]))
+    try:
+        if check_mode and store.kind == 'local' and not os.path.isdir(store.root):
+            existing = []  # the first backup will create the directory
+        else:
+            store.check(create=not check_mode)
+            existing = bs.list_backups(store, database=db, now=started)
+    except bs.StoreError as e:
+        raise BackupError('Could not use the backup store %s: %s.' % (store.describe(), e))
+    timings['preflight_s'] = round(time.monotonic() - t0, 3)
+
+    backup_id = bs.new_backup_id(db, started)
+    data_name = bs.data_name(compression)
+    result = {'changed': True, 'backup_id': backup_id, 'store': store.describe(),
+              'key': bs.backup_key(backup_id, data_name), 'database': db, 'pruned': [], 'retention': [],
+              'manifest': {}, 'timings': timings}
+    policy = params.get('retention') or {}
+
+    if check_mode:
+        hypothetical = {'id': backup_id, 'created_at': bs.format_time(started), 'valid': True, 'reason': 'ok'}
+        plan = plan_retention([hypothetical] + existing, policy, now=started, protect=(backup_id,))
+        result['retention'] = plan
+        result['pruned'] = [p['id'] for p in plan if p['action'] == 'delete']
+        result['msg'] = 'would back up %s (%d bytes on disk) to %s' % (json.dumps(db), dbrow[5], store.describe())
+        return result
+
+    written = []
+    snap_conn = None
+    try:
+        # 1. globals (small): pg_dumpall --globals-only
+        globals_meta = None
+        if pg_dumpall:
+            gname = bs.globals_name(compression)
+            gkey = bs.backup_key(backup_id, gname)
+            w = store.open_writer(gkey)
+            try:
+                gsize, gsha = stream_to_store(pg_dumpall_globals_argv(pg_dumpall), comp_argv,
+                                              child_env(params, 'postgres'), w, params, 'pg_dumpall')
+                w.commit()
+            except BaseException:
+                w.abort()
+                raise
+            written.append(gkey)
+            globals_meta = {'key': gname, 'size': gsize, 'sha256': gsha}
+
+        # 2. a snapshot shared by pg_dump and the row counts
+        try:
+            snap_conn = connect(params, dbname=db, autocommit=False)
+            with snap_conn.cursor() as cur:
+                cur.execute('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY')
+                cur.execute('SELECT pg_catalog.pg_export_snapshot()')
+                snapshot = cur.fetchone()[0]
+                cur.execute(TABLES_SQL)
+                tables = cur.fetchall()
+        except psycopg.Error as e:
+            raise BackupError('Could not back up database %s on %s: %s' % (
+                json.dumps(db), where, redact(e, params).strip()))
+
+        counts = []
+        counter = threading.Thread(target=_count_rows, args=(snap_conn, tables, counts), daemon=True)
+        t_dump = time.monotonic()
+        dkey = bs.backup_key(backup_id, data_name)
+        w = store.open_writer(dkey)
+        try:
+            counter.start()
+            size, sha = stream_to_store(pg_dump_argv(pg_dump, snapshot), comp_argv, child_env(params, db),
+                                        w, params, 'pg_dump')
+            counter.join()
+            w.commit()
+        except BaseException:
+            w.abort()
+            raise
+        written.append(dkey)
+        timings['dump_s'] = round(time.monotonic() - t_dump, 3)
+        errors = [c for c in counts if isinstance(c, Exception)]
+        if errors:
+            raise BackupError('Could not count the rows of database %s: %s' % (
+                json.dumps(db), redact(errors[0], params).strip()))
+        try:
+            snap_conn.rollback()
+        except psycopg.Error:
+            pass
+
+        # 3. check what the store holds, then write the manifest LAST
+        stored = store.size(dkey)
+        if stored != size:
+            raise BackupError('the store holds %s bytes for %s, %d were written' % (stored, dkey, size))
+        finished = bs.utcnow()
+        manifest = {
+            'manifest_version': bs.MANIFEST_VERSION,
+            'id': backup_id,
+            'engine': 'postgresql',
+            'server_version': server_version,
+            'server_version_num': num,
+            'database': db,
+            'encoding': dbrow[1], 'collate': dbrow[2], 'ctype': dbrow[3], 'owner': dbrow[4],
+            'database_size': dbrow[5],
+            'created_at': bs.format_time(started),
+            'finished_at': bs.format_time(finished),
+            'duration_s': round(time.monotonic() - t0, 3),
+            'format': 'custom',
+            'compression': compression,
+            'data_key': data_name,
+            'size': size,
+            'sha256': sha,
+            'tables': counts,
+            'pg_dump_version': '%d.%d' % dump_v,
+            'pg_dump_version_text': dump_vtext,
+            'globals': globals_meta,
+            'tags': params.get('tags') or {},
+            'source': where,
+        }
+        problems = bs.validate_manifest(manifest, backup_id)
+        if problems:
+            raise BackupError('the manifest is invalid: %s' % '; '.join(problems))
+        mkey = bs.backup_key(backup_id, bs.MANIFEST_NAME)
+        store.put_bytes(mkey, json.dumps(manifest, indent=2, sort_keys=True).encode('utf-8'))
+        written.append(mkey)
+    except bs.StoreError as e:
+        _cleanup(store, written)
+        raise BackupError('Could not back up database %s to %s: %s. Nothing was kept under a valid name; '
+                          'retention did not run.' % (json.dumps(db), store.describe(), e))
+    except BackupError as e:
+        _cleanup(store, written)
+        msg = str(e)
+        if not msg.startswith('Could not'):
+            msg = 'Could not back up database %s: %s' % (json.dumps(db), msg)
+        raise BackupError(msg + '. No backup was committed; retention did not run.')
+    except Interrupted as e:
+        _cleanup(store, written)
+        raise BackupError('Could not back up database %s: %s. No backup was committed; retention did not run.'
+                          % (json.dumps(db), e))
+    except BaseException:
+        _cleanup(store, written)
+        raise
+    finally:
+        if snap_conn is not None:
+            try:
+                snap_conn.close()
+            except psycopg.Error:
+                pass
+
+    # 4. retention, only now that the new backup is committed and valid
+    t_ret = time.monotonic()
+    result['manifest'] = manifest
+    try:
+        entries = bs.list_backups(store, database=db)
+        mine = [e for e in entries if e['id'] == backup_id]
+        if not mine or not mine[0]['valid']:
+            raise BackupError('Backed up database %s as %s, but the store does not list it as valid (%s); '
+                              'retention did not run. Check the store.' % (
+                                  json.dumps(db), backup_id, mine[0]['reason'] if mine else 'not listed'))
+        plan = plan_retention(entries, policy, protect=(backup_id,))
+        result['retention'] = plan
+        if policy:
+            result['pruned'] = apply_retention(store, plan)
+    except bs.StoreError as e:
+        raise BackupError('Backed up database %s as %s, but retention failed: %s. The new backup is valid; '
+                          'rerun to apply retention.' % (json.dumps(db), backup_id, e))
+    timings['retention_s'] = round(time.monotonic() - t_ret, 3)
+    timings['total_s'] = round(time.monotonic() - t0, 3)
+    result['msg'] = 'backed up %s as %s (%d bytes, %s)' % (json.dumps(db), backup_id, size, compression)
+    return result
+
+
+def _cleanup(store, keys):
+    if not keys:
+        return
+    try:
+        # the manifest (if any) goes first, so a half-cleaned backup is never valid
+        store.delete(sorted(keys, key=lambda k: not k.endswith('/' + bs.MANIFEST_NAME)))
+    except bs.StoreError:
+        pass

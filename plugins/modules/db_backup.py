@@ -1,0 +1,251 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, runbook.ops maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: db_backup
+short_description: Back up a PostgreSQL database into a local or S3 backup store, with retention
+version_added: 0.1.0
+description:
+  - Streams C(pg_dump --format=custom --compress=0) through C(zstd) or C(gzip) and sha256 straight into a backup store
+    (an S3 multipart upload or a temp file renamed atomically); no full local copy is made.
+  - Counts the rows of every table exactly, in the same snapshot as the dump (C(pg_dump --snapshot)).
+  - Writes a JSON manifest B(last), as the commit marker. A backup without a manifest, or whose data does not match
+    the manifest, is never valid. On any failure nothing is left under a valid name and retention does not run.
+  - Applies retention (GFS, keep-last, max-age) only after the new backup is committed and listed as valid; the
+    newest valid backup is never deleted, and invalid backups are left alone.
+  - The password reaches C(pg_dump) through the E(PGPASSWORD) environment variable, never argv.
+author:
+  - runbook.ops maintainers (@runbook-ops)
+extends_documentation_fragment:
+  - runbook.ops.postgres
+  - runbook.ops.backup_store
+attributes:
+  check_mode:
+    description: Can run in check mode; it checks the server, the tools and the store and returns the retention plan
+      (what would be kept or deleted and why) without writing or deleting anything.
+    support: full
+  diff_mode:
+    description: Returns no diff; the result holds the manifest and the retention plan.
+    support: none
+  idempotent:
+    description: Every run makes a new backup.
+    support: none
+options:
+  db:
+    description:
+      - Name of the database to back up.
+    type: str
+    required: true
+  compression:
+    description:
+      - Compression of the data (and globals) object, done by the C(zstd) or C(gzip) program in its own process.
+    type: str
+    default: zstd
+    choices: [zstd, gzip, none]
+  compression_level:
+    description:
+      - Compression level. Defaults to 3 for zstd, 6 for gzip.
+    type: int
+  compression_threads:
+    description:
+      - Worker threads of C(zstd) (C(-T)).
+    type: int
+    default: 2
+  globals:
+    description:
+      - Also store C(pg_dumpall --globals-only) (roles, tablespaces), referenced in the manifest. Needs a superuser.
+    type: bool
+    default: false
+  tags:
+    description:
+      - Free-form labels stored in the manifest (for example the release id of a pre-deploy backup).
+    type: dict
+    default: {}
+  retention:
+    description:
+      - Which backups of this database to keep after the new one is committed. A backup is kept when any rule keeps
+        it; the newest valid backup is always kept. When no rule is set nothing is deleted.
+    type: dict
+    suboptions:
+      daily:
+        description: Keep the newest backup of each of the N most recent days (UTC) that have backups.
+        type: int
+      weekly:
+        description: Keep the newest backup of each of the N most recent ISO weeks that have backups.
+        type: int
+      monthly:
+        description: Keep the newest backup of each of the N most recent months that have backups.
+        type: int
+      keep_last:
+        description: Keep the N newest backups.
+        type: int
+      max_age_days:
+        description: Keep the backups younger than N days.
+        type: int
+  bin_dir:
+    description:
+      - Directory holding C(pg_dump) and C(pg_dumpall), for example C(/usr/lib/postgresql/16/bin). Default is the
+        C(PATH). The module fails early when C(pg_dump) is older than the server.
+    type: path
+requirements:
+  - pg_dump (and pg_dumpall with O(globals=true)) at least as new as the server
+  - zstd or gzip on the C(PATH) for those compressions
+notes:
+  - The store layout and the manifest fields are described in the C(backup_store) module_utils docstring.
+seealso:
+  - module: runbook.ops.db_backup_info
+  - module: runbook.ops.db_restore
+'''
+
+EXAMPLES = r'''
+- name: Nightly backup to S3 with GFS retention
+  runbook.ops.db_backup:
+    db: app
+    login_host: db1.internal
+    login_password: "{{ vault_pg_password }}"
+    store: s3://acme-backups/postgres/app
+    s3_sse: AES256
+    retention:
+      daily: 7
+      weekly: 4
+      monthly: 12
+
+- name: Pre-deploy backup to a local store, tagged with the release
+  runbook.ops.db_backup:
+    db: app
+    store: /var/backups/postgres
+    globals: true
+    tags:
+      release: "{{ release_id }}"
+    retention:
+      keep_last: 10
+  register: predeploy_backup
+
+- name: Show what retention would delete, touching nothing
+  runbook.ops.db_backup:
+    db: app
+    store: s3://acme-backups/postgres/app
+    retention:
+      max_age_days: 30
+  check_mode: true
+  register: plan
+'''
+
+RETURN = r'''
+backup_id:
+  description: Id of the new backup (in check mode, the id it would get).
+  returned: success
+  type: str
+  sample: 20260131T020000Z-app-3f9a1c
+store:
+  description: The store, without secrets.
+  returned: success
+  type: str
+  sample: s3://acme-backups/postgres/app
+key:
+  description: Key of the data object relative to the store root.
+  returned: success
+  type: str
+  sample: 20260131T020000Z-app-3f9a1c/data.dump.zst
+database:
+  description: The database backed up.
+  returned: success
+  type: str
+  sample: app
+manifest:
+  description: The manifest written (empty in check mode).
+  returned: success
+  type: dict
+  sample:
+    id: 20260131T020000Z-app-3f9a1c
+    engine: postgresql
+    server_version: "15.18"
+    database: app
+    created_at: "2026-01-31T02:00:00.000000Z"
+    duration_s: 12.5
+    format: custom
+    compression: zstd
+    size: 104857600
+    sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+    tables: [{schema: public, table: orders, rows: 120000}]
+    pg_dump_version: "15.18"
+    globals: null
+    tags: {release: "20260131T015500Z"}
+pruned:
+  description: Ids of the backups deleted by retention (in check mode, those that would be).
+  returned: success
+  type: list
+  elements: str
+  sample: [20260101T020000Z-app-a1b2c3]
+retention:
+  description: The retention plan, newest first; action is keep, delete or ignore (invalid backups).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{id: 20260131T020000Z-app-3f9a1c, created_at: "2026-01-31T02:00:00.000000Z", action: keep,
+            reasons: [newest valid backup, daily 2026-01-31]}]
+timings:
+  description: Seconds spent in preflight, dump (pg_dump, compression and upload), retention, and in total.
+  returned: success
+  type: dict
+  sample: {preflight_s: 0.2, dump_s: 11.9, retention_s: 0.3, total_s: 12.5}
+msg:
+  description: A one-line summary.
+  returned: always
+  type: str
+  sample: backed up "app" as 20260131T020000Z-app-3f9a1c (104857600 bytes, zstd)
+'''
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.runbook.ops.plugins.module_utils import backup_store
+from ansible_collections.runbook.ops.plugins.module_utils import pg_backup
+from ansible_collections.runbook.ops.plugins.module_utils.postgres import (
+    HAS_PSYCOPG, PSYCOPG_IMP_ERR, postgres_argument_spec)
+
+
+def argument_spec():
+    spec = postgres_argument_spec()
+    spec.update(backup_store.store_argument_spec())
+    spec.update(
+        db=dict(type='str', required=True),
+        compression=dict(type='str', default='zstd', choices=['zstd', 'gzip', 'none']),
+        compression_level=dict(type='int'),
+        compression_threads=dict(type='int', default=2),
+        globals=dict(type='bool', default=False),
+        tags=dict(type='dict', default={}),
+        retention=dict(type='dict', options=dict(
+            daily=dict(type='int'), weekly=dict(type='int'), monthly=dict(type='int'),
+            keep_last=dict(type='int'), max_age_days=dict(type='int'))),
+        bin_dir=dict(type='path'),
+    )
+    return spec
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), required_by=backup_store.store_required_by(),
+                           supports_check_mode=True)
+    if not HAS_PSYCOPG:
+        module.fail_json(msg=missing_required_lib('psycopg'), exception=PSYCOPG_IMP_ERR)
+    if module.params['store'].startswith('s3://') and not backup_store.HAS_BOTO3:
+        module.fail_json(msg=missing_required_lib('boto3'), exception=backup_store.BOTO3_IMP_ERR)
+    retention = module.params['retention'] or {}
+    negative = sorted(k for k, v in retention.items() if v is not None and v < 0)
+    if negative:
+        module.fail_json(msg='Could not apply retention: %s must not be negative. Use 0 or leave it out.'
+                         % ', '.join(negative))
+    if module.params['compression_threads'] < 1:
+        module.fail_json(msg='Could not back up: compression_threads must be at least 1.')
+    pg_backup.install_signal_handlers()
+    try:
+        result = pg_backup.run_backup(module.params, check_mode=module.check_mode)
+    except pg_backup.BackupError as e:
+        module.fail_json(msg=str(e))
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

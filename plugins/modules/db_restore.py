@@ -1,0 +1,250 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, runbook.ops maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: db_restore
+short_description: Restore a PostgreSQL backup from a backup store into a scratch database, verify it, then swap it in
+version_added: 0.1.0
+description:
+  - Selects a valid backup written by M(runbook.ops.db_backup), downloads it to a private temp directory and checks its
+    size and sha256 against the manifest B(before) touching any database. A mismatch fails, naming the backup and
+    both checksums.
+  - Restores into a new scratch database with C(pg_restore --exit-on-error --jobs N) (globals first when asked), then
+    counts the rows of every table and compares them with the manifest.
+  - O(mode=verify) drops the scratch copy afterwards (a test restore). O(mode=new) leaves it as O(target_db).
+    O(mode=replace) blocks new connections to the live database, terminates its sessions and, in one transaction,
+    renames it to C(<db>_pre_restore_<UTC timestamp>) and the verified copy to C(<db>); the previous copy is kept
+    unless O(keep_previous=false).
+  - Nothing live is dropped or renamed before the copy is verified; on any failure (or SIGTERM) the scratch database
+    is dropped and the live database is untouched.
+  - Returns the backup's age (the RPO this restore achieves) and the time taken (the RTO part).
+author:
+  - runbook.ops maintainers (@runbook-ops)
+extends_documentation_fragment:
+  - runbook.ops.postgres
+  - runbook.ops.backup_store
+attributes:
+  check_mode:
+    description: Selects the backup and checks the server, the target and the tools, and reports what would be done
+      without downloading or changing anything.
+    support: full
+  diff_mode:
+    description: Returns no diff.
+    support: none
+  idempotent:
+    description: O(mode=replace) restores again on every run; O(mode=verify) changes nothing; O(mode=new) fails when the
+      target exists.
+    support: none
+options:
+  backup:
+    description:
+      - Which backup to restore. V(latest), a backup id, or V(before:<ISO 8601 time>) for the newest valid backup
+        taken strictly before that time (naive times are UTC). Invalid backups are never chosen.
+    type: str
+    default: latest
+  source_db:
+    description:
+      - Only consider the backups of this database (as recorded in their manifests). Set it when the store holds
+        backups of several databases.
+    type: str
+  mode:
+    description:
+      - V(verify) restores into a scratch database, verifies and drops it.
+      - V(replace) swaps the verified copy in place of O(target_db), keeping the previous one unless
+        O(keep_previous=false).
+      - V(new) leaves the verified copy as O(target_db), which must not exist.
+    type: str
+    default: verify
+    choices: [verify, replace, new]
+  target_db:
+    description:
+      - The database to replace or create. Defaults to the database recorded in the manifest.
+    type: str
+  keep_previous:
+    description:
+      - With O(mode=replace), keep the previous live database as C(<db>_pre_restore_<timestamp>).
+    type: bool
+    default: true
+  globals:
+    description:
+      - Restore the backup's globals (roles, tablespaces) first with psql. Roles that already exist are left as they
+        are. Needs a superuser and a backup made with globals.
+    type: bool
+    default: false
+  jobs:
+    description:
+      - Parallel jobs of pg_restore.
+    type: int
+    default: 2
+  no_owner:
+    description:
+      - Pass C(--no-owner --no-acl) to pg_restore (restore as the login user, without grants).
+    type: bool
+    default: false
+  verify_row_counts:
+    description:
+      - Compare the row count of every table with the manifest before going on.
+    type: bool
+    default: true
+  tmp_dir:
+    description:
+      - Directory for the downloaded, decompressed archive (it needs about the uncompressed dump size). Default is
+        the system temp directory.
+    type: path
+  bin_dir:
+    description:
+      - Directory holding C(pg_restore) and C(psql). Default is the C(PATH).
+    type: path
+requirements:
+  - pg_restore at least as new as the pg_dump that wrote the backup
+  - zstd or gzip for compressed backups
+seealso:
+  - module: runbook.ops.db_backup
+  - module: runbook.ops.db_backup_info
+'''
+
+EXAMPLES = r'''
+- name: Test-restore the latest backup (seed 004's backup verification)
+  runbook.ops.db_restore:
+    store: s3://acme-backups/postgres/app
+    source_db: app
+    mode: verify
+  register: check
+
+- name: Replace app with the newest backup taken before the incident, keeping the current one
+  runbook.ops.db_restore:
+    store: /var/backups/postgres
+    source_db: app
+    backup: before:2026-01-31T09:15:00Z
+    mode: replace
+    jobs: 4
+
+- name: Restore a given backup next to the live one
+  runbook.ops.db_restore:
+    store: s3://acme-backups/postgres/app
+    backup: 20260131T020000Z-app-3f9a1c
+    mode: new
+    target_db: app_investigation
+'''
+
+RETURN = r'''
+backup_id:
+  description: The backup restored.
+  returned: success
+  type: str
+  sample: 20260131T020000Z-app-3f9a1c
+backup_created_at:
+  description: When the backup was taken (UTC).
+  returned: success
+  type: str
+  sample: "2026-01-31T02:00:00.000000Z"
+backup_age_s:
+  description: Age of the backup when the restore started, the RPO this restore achieves.
+  returned: success
+  type: float
+  sample: 3600.5
+mode:
+  description: The mode used.
+  returned: success
+  type: str
+  sample: replace
+source_db:
+  description: The database the backup was taken from.
+  returned: success
+  type: str
+  sample: app
+target_db:
+  description: The database replaced or created; null with O(mode=verify).
+  returned: success
+  type: str
+  sample: app
+previous_db:
+  description: Name the previous live database was renamed to (O(mode=replace) with O(keep_previous=true)).
+  returned: success
+  type: str
+  sample: app_pre_restore_20260131101500
+scratch_db:
+  description: The scratch database the backup was restored into.
+  returned: success
+  type: str
+  sample: rbo_restore_3f9a1c2b4d5e
+verification:
+  description: Checks done; C(checksum) and C(size) (expected, actual, ok), C(tables) (schema, table, expected,
+    actual, ok), C(rows) (total) and C(ok).
+  returned: success
+  type: dict
+  sample: {checksum: {expected: 9f86d0..., actual: 9f86d0..., ok: true}, rows: 120000, ok: true,
+           tables: [{schema: public, table: orders, expected: 120000, actual: 120000, ok: true}]}
+timings:
+  description: Seconds spent in preflight, download, restore, verify, switch and in total (the RTO part).
+  returned: success
+  type: dict
+  sample: {preflight_s: 0.1, download_s: 2.0, restore_s: 10.2, verify_s: 0.4, switch_s: 0.1, total_s: 12.8}
+store:
+  description: The store, without secrets.
+  returned: success
+  type: str
+  sample: s3://acme-backups/postgres/app
+msg:
+  description: A one-line summary.
+  returned: always
+  type: str
+  sample: replaced "app" with backup 20260131T020000Z-app-3f9a1c (previous copy kept as "app_pre_restore_20260131101500")
+'''
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.runbook.ops.plugins.module_utils import backup_store
+from ansible_collections.runbook.ops.plugins.module_utils import pg_backup
+from ansible_collections.runbook.ops.plugins.module_utils import pg_restore
+from ansible_collections.runbook.ops.plugins.module_utils.postgres import (
+    HAS_PSYCOPG, PSYCOPG_IMP_ERR, postgres_argument_spec)
+
+
+def argument_spec():
+    spec = postgres_argument_spec()
+    spec.update(backup_store.store_argument_spec())
+    spec.update(
+        backup=dict(type='str', default='latest'),
+        source_db=dict(type='str'),
+        mode=dict(type='str', default='verify', choices=['verify', 'replace', 'new']),
+        target_db=dict(type='str'),
+        keep_previous=dict(type='bool', default=True),
+        globals=dict(type='bool', default=False),
+        jobs=dict(type='int', default=2),
+        no_owner=dict(type='bool', default=False),
+        verify_row_counts=dict(type='bool', default=True),
+        tmp_dir=dict(type='path'),
+        bin_dir=dict(type='path'),
+    )
+    return spec
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), required_by=backup_store.store_required_by(),
+                           required_if=[('mode', 'new', ('target_db',))], supports_check_mode=True)
+    if not HAS_PSYCOPG:
+        module.fail_json(msg=missing_required_lib('psycopg'), exception=PSYCOPG_IMP_ERR)
+    if module.params['store'].startswith('s3://') and not backup_store.HAS_BOTO3:
+        module.fail_json(msg=missing_required_lib('boto3'), exception=backup_store.BOTO3_IMP_ERR)
+    if module.params['jobs'] < 1:
+        module.fail_json(msg='Could not restore: jobs must be at least 1.')
+    pg_backup.install_signal_handlers()
+    try:
+        result = pg_restore.run_restore(module.params, check_mode=module.check_mode)
+    except pg_backup.BackupError as e:
+        msg = str(e)
+        if not msg.startswith('Could not'):
+            msg = 'Could not restore: %s. The live database was not touched.' % msg
+        module.fail_json(msg=msg)
+    warnings = result.pop('warnings')
+    for w in warnings:
+        module.warn(w)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
