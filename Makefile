@@ -71,7 +71,10 @@ lab-down: bootstrap
 	cd $(REPO) && ansible-playbook lab/down.yml
 
 lab-health: lab-up
-	cd $(REPO) && ansible-playbook -i inventories/lab runbook.ops.health_check
+	cd $(REPO)
+	rc=0; ansible-playbook -i inventories/lab runbook.ops.health_check || rc=$$?
+	echo; cat "$${RUNBOOK_REPORT_DIR:-$(REPO)/reports}/health.md"
+	exit $$rc
 
 bench: bootstrap
 	cd $(REPO) && for b in bench/*/run.sh; do echo "==> $$b"; bash $$b; done
