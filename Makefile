@@ -15,7 +15,6 @@ export ANSIBLE_COLLECTIONS_PATH := $(REPO)/.build/collections
 export ANSIBLE_CONFIG := $(REPO)/ansible.cfg
 export PYTHONDONTWRITEBYTECODE := 1
 SCENARIO ?= health
-SCENARIOS ?= $(notdir $(patsubst %/,%,$(dir $(wildcard $(REPO)/molecule/*/molecule.yml))))
 PYTEST_ARGS ?=
 
 .PHONY: help bootstrap test unit integration sanity lint changelog-lint molecule molecule-all \
@@ -61,8 +60,7 @@ molecule: bootstrap lab-image
 	cd $(REPO) && molecule test -s $(SCENARIO)
 
 molecule-all: bootstrap lab-image
-	cd $(REPO)
-	for s in $(SCENARIOS); do echo "==> molecule test -s $$s"; molecule test -s $$s; done
+	$(REPO)/scripts/molecule-all.sh
 
 lab-up: bootstrap lab-image
 	cd $(REPO) && ansible-playbook lab/up.yml
