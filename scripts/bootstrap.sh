@@ -27,6 +27,20 @@ if [ "${#MISSING[@]}" -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${MISSING[@]}"
 fi
 
+# Node.js >= 18 with npm, for the PM2 adapter's tests (a real pm2 from the npm registry).
+# Checked by command, not by package: a NodeSource nodejs ships its own npm, which Debian's npm
+# package would conflict with.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "Node.js and npm are missing. Run as root, or: sudo apt-get install nodejs npm" >&2
+    exit 1
+  fi
+  say "apt: installing nodejs npm"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends nodejs npm
+fi
+
 # 2. the venv with the pinned control-node and test packages
 STAMP="$VENV/.requirements.sha256"
 WANT="$(cat "$REPO/requirements.txt" "$REPO/requirements-dev.txt" | sha256sum | cut -d' ' -f1)"

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 # The pm2 and container service adapters of the deploy role, run through ansible-playbook with stub pm2 / podman /
-# docker programs first on PATH that record their argv: checks the exact command lines (the real tools are
-# exercised only in the lab).
+# docker programs first on PATH that record their argv: checks the exact command lines (a real pm2 runs in
+# test_deploy_pm2.py; the stub pm2 answers `pm2 jlist` with the app running from current).
 
 import json
 import os
@@ -16,7 +16,8 @@ import pytest
 from release_fixtures import IDS, run_playbook
 
 STUB = '#!/usr/bin/env python3\nimport json, os, sys\nwith open(os.environ["STUB_LOG"], "a") as f:\n' \
-       '    f.write(json.dumps([os.path.basename(sys.argv[0])] + sys.argv[1:]) + "\\n")\n'
+       '    f.write(json.dumps([os.path.basename(sys.argv[0])] + sys.argv[1:]) + "\\n")\n' \
+       'if sys.argv[1:] == ["jlist"]:\n    print(os.environ["STUB_JLIST"])\n'
 
 PLAY = """
 - name: Service adapters
@@ -72,13 +73,17 @@ def test_pm2_and_container_argv(tmp_path):
     play = tmp_path / 'play.yml'
     play.write_text(PLAY.format(root=root, rid=IDS[0]))
     log = tmp_path / 'argv.log'
+    jlist = [{'name': 'shop-api', 'pid': 4242,
+              'pm2_env': {'pm_exec_path': '%s/current/server.js' % root, 'pm_cwd': '%s/current' % root}}]
     rc, out = run_playbook(str(play), {}, tmp_path, env_extra={
-        'PATH': '%s:%s' % (stubs, os.environ['PATH']), 'STUB_LOG': str(log)})
+        'PATH': '%s:%s' % (stubs, os.environ['PATH']), 'STUB_LOG': str(log), 'STUB_JLIST': json.dumps(jlist)})
     assert rc == 0, out
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     assert calls == [
         ['pm2', 'reload', 'shop-api', '--update-env'],
+        ['pm2', 'jlist'],
         ['pm2', 'startOrReload', '%s/current/ecosystem.config.js' % root, '--update-env'],
+        ['pm2', 'jlist'],
         ['podman', 'rm', '--force', '--ignore', 'api'],
         ['podman', 'run', '--detach', '--name', 'api', '--restart', 'unless-stopped', '-p', '8080:8080',
          '--env-file', '/srv/api/shared/.env', 'registry.local/api:' + IDS[0]],
