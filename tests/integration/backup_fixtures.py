@@ -12,7 +12,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,15 +19,10 @@ import time
 import boto3
 import pytest
 
+
 HOSTILE_DB = 'db."x; --'
 HOSTILE_SCHEMA = "s'c\"h"
 HOSTILE_TABLE = 't"; DROP TABLE x; --'
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def qi(name):

@@ -11,7 +11,6 @@ import datetime
 import ipaddress
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -21,26 +20,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from servers import free_port, wait_port
+
 REDIS_SERVER = shutil.which('redis-server') or '/usr/bin/redis-server'
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, proc, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError('redis-server exited early with code %s' % proc.returncode)
-        try:
-            with socket.create_connection(('127.0.0.1', port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError('nothing listens on 127.0.0.1:%s after %ss' % (port, timeout))
 
 
 def _write_key(path, key):
@@ -107,7 +89,7 @@ class _Server(object):
         log = open(os.path.join(directory, 'redis-%d.log' % port), 'wb')
         self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        wait_port(port, self.proc)
+        wait_port(port, proc=self.proc)
 
     def stop(self):
         if self.proc.poll() is None:

@@ -22,7 +22,6 @@ import ipaddress
 import json
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -31,29 +30,12 @@ import urllib.request
 
 import pytest
 
+from servers import free_port, stop_process, wait_port
+
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, host='127.0.0.1', timeout=30.0, proc=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError('server exited early with code %s' % proc.returncode)
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError('nothing listens on %s:%s after %ss' % (host, port, timeout))
 
 
 UTC = datetime.timezone.utc
@@ -147,14 +129,7 @@ def served_serial(port, server_name, host='127.0.0.1'):
     return format(int(x.stdout.strip().split('=', 1)[1], 16), 'x')
 
 
-def _stop(proc, timeout=10):
-    if proc is not None and proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+_stop = stop_process
 
 
 class PebbleServer:

@@ -14,7 +14,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,27 +21,10 @@ import time
 
 import pytest
 
+from servers import free_port, stop_process, wait_port
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VENV_BIN = os.path.dirname(sys.executable)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, host='127.0.0.1', timeout=30.0, proc=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError('server exited early with code %s' % proc.returncode)
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError('nothing listens on %s:%s after %ss' % (host, port, timeout))
 
 
 def pg_bindir():
@@ -117,12 +99,7 @@ class PostgresServer:
         return r.stdout.strip()
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        stop_process(self.proc, 20)
         shutil.rmtree(self.base, ignore_errors=True)
 
 
@@ -163,12 +140,7 @@ class RedisServer:
         return r.stdout.strip()
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        stop_process(self.proc, 10)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -223,8 +195,7 @@ def moto_server():
     os.environ.setdefault('AWS_SECRET_ACCESS_KEY', 'testing')
     os.environ.setdefault('AWS_DEFAULT_REGION', 'us-east-1')
     yield 'http://127.0.0.1:%d' % port
-    proc.terminate()
-    proc.wait(10)
+    stop_process(proc)
 
 
 def _run_ansible_module(module, args, check=False, diff=False, env=None, timeout=300):

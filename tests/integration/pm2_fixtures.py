@@ -12,7 +12,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tarfile
 import time
@@ -20,6 +19,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+
 
 from release_fixtures import REPO
 
@@ -133,12 +133,6 @@ def pm2(pm2_bin_dir, tmp_path):
     daemon = Pm2(pm2_bin_dir, home)
     yield daemon
     daemon.run('kill', check=False)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def node_artifact(path, version, ecosystem, fail_health=False):

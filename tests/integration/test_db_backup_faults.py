@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import os
 
-from backup_fixtures import (clone_local_backup, create_db, drop_db, free_port, killed_pg_dump, local_files,
+from backup_fixtures import (clone_local_backup, create_db, drop_db, killed_pg_dump, local_files,
                              new_bucket, no_secret, old_pg_dump, s3_keys, s3_uploads, unique_db)
 from backup_fixtures import tmpfs_dir  # noqa: F401  pylint: disable=unused-import
+from servers import free_port
 
 
 def test_pg_dump_killed_mid_stream_s3(postgres_server, moto_server, run_module, tmp_path):

@@ -15,8 +15,9 @@ import os
 import pytest
 
 from pm2_fixtures import (  # noqa: F401  pylint: disable=unused-import
-    ECOSYSTEM_CURRENT, ECOSYSTEM_DIRNAME, free_port, http_json, node_artifact, pm2, pm2_bin_dir, wait_http,
+    ECOSYSTEM_CURRENT, ECOSYSTEM_DIRNAME, http_json, node_artifact, pm2, pm2_bin_dir, wait_http,
 )
+from servers import free_port
 from release_fixtures import (  # noqa: F401  pylint: disable=unused-import
     IDS, REPO, app_root, history, release_setup, run_playbook,
 )
