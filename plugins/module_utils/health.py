@@ -30,6 +30,7 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit, urlunsplit
 from urllib.request import HTTPSHandler, ProxyHandler, Request, build_opener
 
+from ansible_collections.runbook.ops.plugins.module_utils import backup_store as bs_utils
 from ansible_collections.runbook.ops.plugins.module_utils import postgres as pg_utils
 from ansible_collections.runbook.ops.plugins.module_utils import redis_client as redis_utils
 
@@ -45,7 +46,7 @@ OK, WARNING, CRITICAL = 'ok', 'warning', 'critical'
 SEVERITY = {OK: 0, WARNING: 1, CRITICAL: 2}
 FAIL_ON = ('critical', 'warning', 'never')
 HIGHER, LOWER = 'higher_is_worse', 'lower_is_worse'
-CHECK_TYPES = ('http', 'tcp', 'postgres', 'redis', 'disk', 'memory', 'load', 'tls_cert')
+CHECK_TYPES = ('http', 'tcp', 'postgres', 'redis', 'disk', 'memory', 'load', 'tls_cert', 'backup_age')
 HTTP_METHODS = ('GET', 'HEAD', 'OPTIONS', 'POST')
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_WORKERS = 10
@@ -108,7 +109,23 @@ METRICS = {
     'tls_cert': {
         'days_remaining': (LOWER, _t(30, 7)),
     },
+    # seed 004's daily check: a daily backup should be at most a day old (plus slack);
+    # two missed nights are critical.
+    'backup_age': {
+        'age_h': (HIGHER, _t(26, 50)),
+        'age_s': (HIGHER, None),
+    },
 }
+
+# Metrics that measure the same thing in other units: thresholds may name only one of them,
+# and naming one drops the defaults of the others (so age_s thresholds are not overruled by
+# the default age_h ones).
+ALTERNATIVE_METRICS = {
+    'backup_age': ('age_h', 'age_s'),
+}
+
+# The backup store options a backup_age probe takes (see backup_store.store_argument_spec()).
+BACKUP_STORE_OPTIONS = ('store', 's3_endpoint_url', 'aws_region', 'aws_access_key', 'aws_secret_key')
 
 COMMON_OPTIONS = ('name', 'type', 'thresholds', 'timeout')
 TYPE_OPTIONS = {
@@ -121,6 +138,7 @@ TYPE_OPTIONS = {
     'memory': (),
     'load': (),
     'tls_cert': ('host', 'port', 'server_name', 'path', 'ca_cert', 'validate_certs'),
+    'backup_age': BACKUP_STORE_OPTIONS + ('source_db',),
 }
 
 
@@ -168,9 +186,14 @@ def check_suboptions():
         path=dict(type='path'),
         server_name=dict(type='str'),
         login_db=dict(type='str'),
+        source_db=dict(type='str'),
     )
     opts.update(_without_defaults(pg_utils.postgres_argument_spec()))
     opts.update(_without_defaults(redis_utils.redis_argument_spec()))
+    store_spec = bs_utils.store_argument_spec()
+    for key in BACKUP_STORE_OPTIONS:
+        # required only for backup_age checks (required_if below), not for every check
+        opts[key] = {k: v for k, v in store_spec[key].items() if k not in ('default', 'required')}
     return opts
 
 
@@ -183,8 +206,10 @@ def argument_spec():
                 ('type', 'tcp', ('host', 'port')),
                 ('type', 'disk', ('path',)),
                 ('type', 'tls_cert', ('host', 'path'), True),
+                ('type', 'backup_age', ('store',)),
             ],
             mutually_exclusive=[('host', 'path')],
+            required_together=[('aws_access_key', 'aws_secret_key')],
         ),
         fail_on=dict(type='str', default='critical', choices=list(FAIL_ON)),
         max_workers=dict(type='int', default=DEFAULT_MAX_WORKERS),
@@ -252,6 +277,15 @@ def normalize_thresholds(check_type, thresholds, check_name='?'):
             effective.pop(metric, None)
         else:
             effective[metric] = clean
+    alternatives = ALTERNATIVE_METRICS.get(check_type, ())
+    named = [m for m in alternatives if m in thresholds]
+    if len(named) > 1:
+        raise HealthConfigError("check '%s': thresholds name %s, which measure the same thing; give only one of them"
+                                % (check_name, ' and '.join(named)))
+    if named:
+        for metric in alternatives:
+            if metric not in named:
+                effective.pop(metric, None)
     return effective
 
 
@@ -315,6 +349,9 @@ def check_requirements(checks):
         return 'redis', redis_utils.REDIS_IMP_ERR
     if 'tls_cert' in types and not HAS_CRYPTOGRAPHY:
         return 'cryptography', CRYPTOGRAPHY_IMP_ERR
+    if not bs_utils.HAS_BOTO3 and any(c['type'] == 'backup_age' and str(c.get('store', '')).strip().startswith('s3://')
+                                      for c in checks):
+        return 'boto3', bs_utils.BOTO3_IMP_ERR
     return None
 
 
@@ -406,7 +443,7 @@ def _one_line(text):
 def secrets_of(check):
     """Every secret value a check holds (passwords, header values, URL passwords)."""
     found = []
-    for key in ('login_password', 'password'):
+    for key in ('login_password', 'password', 'aws_secret_key', 'aws_access_key'):
         if check.get(key):
             found.append(str(check[key]))
     for value in (check.get('headers') or {}).values():
@@ -894,6 +931,43 @@ def probe_tls_cert(check):
     return result
 
 
+def probe_backup_age(check):
+    """Age of the newest valid backup in a store (see backup_store.backup_age())."""
+    params = {k: check.get(k) for k in BACKUP_STORE_OPTIONS}
+    database = check.get('source_db')
+    try:
+        found = bs_utils.backup_age(params, database=database)
+    except bs_utils.StoreError as exc:
+        raise ProbeError('Could not read the backup store %s: %s' % (
+            _store_label(params), _one_line(redact(exc, check))))
+    age_s = found.get('age_s')
+    result = ProbeResult({
+        'found': bool(found.get('found')),
+        'backup_id': found.get('id'),
+        'created_at': found.get('created_at'),
+        'age_s': None if age_s is None else round(float(age_s), 3),
+        'age_h': None if age_s is None else round(float(age_s) / 3600.0, 3),
+        'valid_count': found.get('valid_count'),
+        'invalid_count': found.get('invalid_count'),
+        'store': found.get('store'),
+    })
+    if not found.get('found'):
+        what = 'no valid backup%s in %s' % (' of database %r' % database if database is not None else '',
+                                            found.get('store'))
+        if found.get('invalid_count'):
+            what += ' (%d invalid or unfinished)' % found['invalid_count']
+        result.add(CRITICAL, what)
+    return result
+
+
+def _store_label(params):
+    """The store URL for messages (the endpoint without a userinfo password)."""
+    label = str(params.get('store') or '').strip()
+    if params.get('s3_endpoint_url') and label.startswith('s3://'):
+        label += ' (endpoint %s)' % safe_url(params['s3_endpoint_url'])
+    return label
+
+
 PROBES = {
     'http': probe_http,
     'tcp': probe_tcp,
@@ -903,6 +977,7 @@ PROBES = {
     'memory': probe_memory,
     'load': probe_load,
     'tls_cert': probe_tls_cert,
+    'backup_age': probe_backup_age,
 }
 
 

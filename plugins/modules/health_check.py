@@ -11,7 +11,7 @@ short_description: Run typed health probes concurrently and grade them against t
 version_added: 0.1.0
 description:
   - Runs a list of probes (HTTP endpoint, TCP port, PostgreSQL, Redis, disk, memory, load average,
-    TLS certificate) concurrently on the targeted host, grades every measured metric as V(ok),
+    TLS certificate, age of the newest valid backup) concurrently on the targeted host, grades every measured metric as V(ok),
     V(warning) or V(critical) against its thresholds and returns one report.
   - A probe that cannot run (refused connection, wrong password, missing file, timeout) is
     V(critical) with the reason in its C(message); it never makes the module crash.
@@ -30,10 +30,13 @@ description:
     disk C(used_pct) 80 / 90, C(inodes_pct) 80 / 90;
     memory C(used_pct) 80 / 95;
     load C(load5_per_core) 1.0 / 2.0;
-    tls_cert C(days_remaining) 30 / 7."
+    tls_cert C(days_remaining) 30 / 7;
+    backup_age C(age_h) 26 / 50 (a nightly backup, two missed nights are critical)."
   - "Other metrics that can be graded when thresholds are given: postgres C(connect_ms), C(connections),
     C(replicas); redis C(connect_ms), C(used_memory), C(connected_clients), C(evicted_keys); disk C(free_bytes); memory
-    C(swap_used_pct), C(available_bytes); load C(load1_per_core), C(load15_per_core)."
+    C(swap_used_pct), C(available_bytes); load C(load1_per_core), C(load15_per_core);
+    backup_age C(age_s) (in seconds, instead of C(age_h): thresholds may name only one of the two, and naming
+    either drops the default of the other)."
   - The module is read-only and never reports a change.
 author:
   - runbook.ops maintainers (@runbook-ops)
@@ -92,9 +95,15 @@ options:
             C(not_before), C(not_after), C(subject), C(issuer), C(serial_number), C(expired), C(not_yet_valid),
             C(chain_valid), C(hostname_valid), C(verify_error). An expired or not yet valid certificate is
             always V(critical).
+          - V(backup_age) finds the newest valid backup in the backup store O(checks[].store) (as written by
+            M(runbook.ops.db_backup); valid means its manifest exists and is well-formed and the data object has the
+            size the manifest says; the checksum is not read), optionally only backups of O(checks[].source_db).
+            Metrics C(age_h) and C(age_s) (its age), C(found), C(backup_id), C(created_at), C(valid_count),
+            C(invalid_count) and C(store) (the store URL without credentials). When the store holds no valid backup
+            the check is V(critical) with a message saying so; a store that cannot be read is V(critical) too.
         type: str
         required: true
-        choices: [http, tcp, postgres, redis, disk, memory, load, tls_cert]
+        choices: [http, tcp, postgres, redis, disk, memory, load, tls_cert, backup_age]
       thresholds:
         description:
           - "Per metric thresholds, C({metric: {warning: X, critical: Y}}). A metric named here replaces its
@@ -228,6 +237,33 @@ options:
         description:
           - V(redis) only. Seconds to wait for the server; O(checks[].timeout) when omitted.
         type: float
+      store:
+        description:
+          - V(backup_age) only, required. The backup store, V(s3://bucket/prefix) or an absolute directory path
+            (or V(file:///path)), as in M(runbook.ops.db_backup).
+        type: str
+      source_db:
+        description:
+          - V(backup_age) only. Only count backups of this database; every backup in the store when omitted.
+        type: str
+      s3_endpoint_url:
+        description:
+          - V(backup_age) only. URL of an S3-compatible endpoint (MinIO, Ceph, moto); AWS when omitted.
+        type: str
+      aws_region:
+        description:
+          - V(backup_age) only. AWS region of the bucket; E(AWS_REGION) or E(AWS_DEFAULT_REGION) when omitted.
+        type: str
+      aws_access_key:
+        description:
+          - V(backup_age) only. AWS access key id; boto3's usual chain (environment, shared credentials, instance
+            role) when omitted. Requires O(checks[].aws_secret_key).
+        type: str
+      aws_secret_key:
+        description:
+          - V(backup_age) only. AWS secret access key; never logged or returned. Requires
+            O(checks[].aws_access_key).
+        type: str
   fail_on:
     description:
       - Fail the task when any check is V(critical), when any check is V(warning) or V(critical), or V(never).
@@ -244,7 +280,9 @@ requirements:
   - psycopg >= 3.1 for V(postgres) checks
   - redis >= 4.3 for V(redis) checks
   - cryptography for V(tls_cert) checks
+  - boto3 for V(backup_age) checks of an V(s3://) store
 seealso:
+  - module: runbook.ops.db_backup_info
   - module: community.postgresql.postgresql_info
   - module: community.crypto.get_certificate
 notes:
@@ -254,6 +292,8 @@ notes:
     probes do not retry). A probe still running well after its time is reported V(critical), but the module
     process can only end once the probe returns (for example a C(statvfs) on a hung NFS mount).
   - Use O(fail_on=never) to collect the report without failing, and grade it in the play.
+  - A V(backup_age) probe of an S3 store uses the store's own S3 timeouts and retries (connect 10 s, read
+    120 s, 3 attempts) rather than O(checks[].timeout).
 '''
 
 EXAMPLES = r'''
@@ -289,6 +329,16 @@ EXAMPLES = r'''
       - {name: ssh port, type: tcp, host: 127.0.0.1, port: 22}
       - {name: site cert, type: tls_cert, host: www.example.com, port: 443, validate_certs: true}
       - {name: cert file, type: tls_cert, path: /etc/ssl/certs/site.pem}
+      - name: nightly backup
+        type: backup_age
+        store: s3://backups/postgres
+        source_db: app
+        s3_endpoint_url: http://s3.internal:9000
+        aws_access_key: "{{ vault_s3_access_key }}"
+        aws_secret_key: "{{ vault_s3_secret_key }}"
+        thresholds:
+          age_h: {warning: 26, critical: 50}
+      - {name: local dumps, type: backup_age, store: /var/backups/pg, thresholds: {age_s: {critical: 7200}}}
   register: health
 
 - name: Report without failing, warnings included
