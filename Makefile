@@ -1,6 +1,7 @@
 # runbook.ops — every target bootstraps what it needs on a fresh Debian 12 machine (as root).
 #   make test                 the whole suite (what CI runs)
-#   make lab-health           the main job on the local podman lab
+#   make lab-dr               the main job: a DR failover on the local podman lab, end to end
+#   make lab-health           the health check runbook on the lab
 #   make unit | integration | sanity | lint | molecule SCENARIO=health | bench
 SHELL := /bin/bash
 .ONESHELL:
@@ -18,10 +19,11 @@ SCENARIO ?= health
 PYTEST_ARGS ?=
 
 .PHONY: help bootstrap test unit integration sanity lint changelog-lint molecule molecule-all \
-        lab-image lab-up lab-down lab-health bench clean
+        lab-image lab-up lab-down lab-health lab-dr bench clean
 
 help:
 	@echo "make test          whole suite: sanity, lint, unit, integration, molecule (CI runs this)"
+	@echo "make lab-dr        the main job: lab up, backup, destroy the primary DB, DR failover, RTO/RPO report"
 	@echo "make lab-health    bring the podman lab up and run the health check runbook on it"
 	@echo "make unit | integration | sanity | lint | molecule SCENARIO=<name> | molecule-all"
 	@echo "make lab-up | lab-down | lab-image | bench"
@@ -73,6 +75,9 @@ lab-health: lab-up
 	rc=0; ansible-playbook -i inventories/lab runbook.ops.health_check || rc=$$?
 	echo; cat "$${RUNBOOK_REPORT_DIR:-$(REPO)/reports}/health.md"
 	exit $$rc
+
+lab-dr: bootstrap lab-image
+	$(REPO)/scripts/lab-dr.sh
 
 bench: bootstrap
 	cd $(REPO) && for b in bench/*/run.sh; do echo "==> $$b"; bash $$b; done
