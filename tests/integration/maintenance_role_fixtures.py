@@ -1,0 +1,136 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, runbook.ops maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Helpers for the maintenance role tests: a bloated database, a log directory, a playbook runner.
+
+Independent checks go through psql, redis-cli and the file system, never through the role.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VENV_BIN = os.path.dirname(sys.executable)
+DAY = 86400
+DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']
+
+
+def qi(name):
+    return '"%s"' % name.replace('"', '""')
+
+
+def unique_db(prefix='mnt'):
+    return '%s_%s' % (prefix, secrets.token_hex(4))
+
+
+def bloated_db(pg, name, rows=5000):
+    """A database with a keyed table whose rows were updated twice (dead tuples), autovacuum off."""
+    pg.psql('CREATE DATABASE %s' % qi(name))
+    pg.psql('CREATE TABLE orders (id int PRIMARY KEY, total numeric(10,2), note text) '
+            'WITH (autovacuum_enabled = false);'
+            'INSERT INTO orders SELECT g, g / 3.0, md5(g::text) FROM generate_series(1, %d) g;'
+            'CREATE INDEX orders_note_idx ON orders (note);'
+            'UPDATE orders SET note = md5(note);'
+            'UPDATE orders SET note = md5(note) WHERE id %% 2 = 0;'
+            'CREATE TABLE customers (id int PRIMARY KEY, name text);'
+            'INSERT INTO customers SELECT g, \'c\' || g FROM generate_series(1, 50) g;' % rows, db=name)
+    # the statistics collector reports dead tuples asynchronously
+    pg.psql('SELECT pg_stat_force_next_flush()', db=name, check=False)
+    return name
+
+
+def dead_tuples(pg, db, table='orders'):
+    deadline = time.monotonic() + 5
+    while True:
+        n = int(pg.psql("SELECT coalesce(n_dead_tup, 0) FROM pg_stat_user_tables WHERE relname = '%s'" % table,
+                        db=db) or 0)
+        if n > 0 or time.monotonic() > deadline:
+            return n
+        time.sleep(0.2)
+
+
+def drop_db(pg, name):
+    pg.psql('DROP DATABASE IF EXISTS %s WITH (FORCE)' % qi(name), check=False)
+
+
+def make_logs(directory, now=None):
+    """Old and new log files, an old symlink to an outside file, and an old file not matching the patterns.
+
+    Returns {name: path}.
+    """
+    now = now or time.time()
+    os.makedirs(directory, exist_ok=True)
+    outside = os.path.join(os.path.dirname(directory), 'outside.log.1')
+    with open(outside, 'w') as f:
+        f.write('x' * 100)
+    os.utime(outside, (now - 90 * DAY, now - 90 * DAY))
+    files = {
+        'old1': ('app.log.3.gz', 40 * DAY, 3000),
+        'old2': ('app.log.2.gz', 35 * DAY, 2000),
+        'mid': ('app.log.1', 10 * DAY, 1500),
+        'new': ('app.log.0', 1 * DAY, 1000),
+        'current': ('app.log', 0, 500),
+        'other': ('keep.txt', 90 * DAY, 10),
+    }
+    out = {}
+    for key, (fname, age, size) in files.items():
+        path = os.path.join(directory, fname)
+        with open(path, 'w') as f:
+            f.write('y' * size)
+        os.utime(path, (now - age, now - age))
+        out[key] = path
+    link = os.path.join(directory, 'escape.log.9')
+    os.symlink(outside, link)
+    out['link'] = link
+    out['outside'] = outside
+    return out
+
+
+def window_now(inside=True):
+    """A window that is open now (the whole of today) or closed now (the whole of the day after tomorrow)."""
+    today = datetime.datetime.now(datetime.timezone.utc).weekday()
+    day = DAYS[today] if inside else DAYS[(today + 2) % 7]
+    return {'days': [day], 'start': '00:00', 'end': '00:00', 'timezone': 'UTC'}
+
+
+def playbook(name, extra, cwd, check=False, groups=('db', 'cache', 'app')):
+    """Run runbook.ops.<name> on localhost (in ``groups``) with extra vars from a JSON file."""
+    inv = os.path.join(str(cwd), 'inventory.ini')
+    with open(inv, 'w') as f:
+        f.write('localhost ansible_connection=local ansible_python_interpreter=%s\n' % sys.executable)
+        for g in groups:
+            f.write('[%s]\nlocalhost\n' % g)
+    vars_file = os.path.join(str(cwd), 'vars.json')
+    with open(vars_file, 'w') as f:
+        json.dump(extra, f)
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.build', 'collections'), ANSIBLE_NOCOLOR='1',
+               ANSIBLE_DEPRECATION_WARNINGS='False', PWD=str(cwd),
+               ANSIBLE_PIPELINING='True', ANSIBLE_CALLBACKS_ENABLED='ansible.posix.profile_tasks')
+    argv = [os.path.join(VENV_BIN, 'ansible-playbook'), '-i', inv, 'runbook.ops.%s' % name, '-e', '@' + vars_file]
+    if check:
+        argv.append('--check')
+    r = subprocess.run(argv, cwd=str(cwd), env=env, capture_output=True, text=True, timeout=300, check=False)
+    with open(os.path.join(str(cwd), 'ansible-%s.log' % ('check' if check else 'run')), 'a') as f:
+        f.write(r.stdout)
+    return r
+
+
+def load_report(directory, name='weekly_maintenance'):
+    with open(os.path.join(str(directory), name + '.json')) as f:
+        report = json.load(f)
+    with open(os.path.join(str(directory), name + '.md')) as f:
+        markdown = f.read()
+    return report, markdown
+
+
+def phase(report, name, host='localhost'):
+    for p in report['hosts'][host]['phases']:
+        if p['name'] == name:
+            return p
+    raise AssertionError('no phase %s in %s' % (name, [p['name'] for p in report['hosts'][host]['phases']]))
