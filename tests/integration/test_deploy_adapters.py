@@ -5,7 +5,8 @@ from __future__ import annotations
 
 # The pm2 and container service adapters of the deploy role, run through ansible-playbook with stub pm2 / podman /
 # docker programs first on PATH that record their argv: checks the exact command lines (a real pm2 runs in
-# test_deploy_pm2.py; the stub pm2 answers `pm2 jlist` with the app running from current).
+# test_deploy_pm2.py, a real podman in test_deploy_container.py; the stub pm2 answers `pm2 jlist` with the app
+# running from current, the stub engines answer `container inspect`; docker's `image inspect` says missing).
 
 import json
 import os
@@ -17,7 +18,9 @@ from release_fixtures import IDS, run_playbook
 
 STUB = '#!/usr/bin/env python3\nimport json, os, sys\nwith open(os.environ["STUB_LOG"], "a") as f:\n' \
        '    f.write(json.dumps([os.path.basename(sys.argv[0])] + sys.argv[1:]) + "\\n")\n' \
-       'if sys.argv[1:] == ["jlist"]:\n    print(os.environ["STUB_JLIST"])\n'
+       'if sys.argv[1:] == ["jlist"]:\n    print(os.environ["STUB_JLIST"])\n' \
+       'if sys.argv[1:3] == ["container", "inspect"]:\n    print(os.environ["STUB_INSPECT"])\n' \
+       'if sys.argv[1:3] == ["image", "inspect"] and sys.argv[0].endswith("docker"):\n    sys.exit(1)\n'
 
 PLAY = """
 - name: Service adapters
@@ -38,11 +41,29 @@ PLAY = """
       vars:
         deploy_app_root: "{root}"
         deploy_pm2_ecosystem: ecosystem.config.js
+    - name: Pm2 stop by app name, then by ecosystem file
+      ansible.builtin.include_role:
+        name: runbook.ops.deploy
+        tasks_from: stop_pm2
+      vars:
+        deploy_app_root: "{root}"
+        deploy_pm2_app: shop-api
+        deploy_pm2_ecosystem: "{{{{ item }}}}"
+      loop: ["", ecosystem.config.js]
+    - name: Stop the podman and docker containers
+      ansible.builtin.include_role:
+        name: runbook.ops.deploy
+        tasks_from: stop_container
+      vars:
+        deploy_container_engine: "{{{{ item }}}}"
+        deploy_container_name: api
+      loop: [podman, docker]
     - name: Podman with the release tag
       ansible.builtin.include_role:
         name: runbook.ops.deploy
         tasks_from: service_container
       vars:
+        deploy_app_root: "{root}"
         deploy_container_engine: podman
         deploy_container_name: api
         deploy_container_image: registry.local/api
@@ -53,6 +74,7 @@ PLAY = """
         name: runbook.ops.deploy
         tasks_from: service_container
       vars:
+        deploy_app_root: "{root}"
         deploy_container_engine: docker
         deploy_container_name: api
         deploy_container_image: registry.local/api
@@ -76,7 +98,8 @@ def test_pm2_and_container_argv(tmp_path):
     jlist = [{'name': 'shop-api', 'pid': 4242,
               'pm2_env': {'pm_exec_path': '%s/current/server.js' % root, 'pm_cwd': '%s/current' % root}}]
     rc, out = run_playbook(str(play), {}, tmp_path, env_extra={
-        'PATH': '%s:%s' % (stubs, os.environ['PATH']), 'STUB_LOG': str(log), 'STUB_JLIST': json.dumps(jlist)})
+        'PATH': '%s:%s' % (stubs, os.environ['PATH']), 'STUB_LOG': str(log), 'STUB_JLIST': json.dumps(jlist),
+        'STUB_INSPECT': 'true "registry.local/api:%s"' % IDS[0]})
     assert rc == 0, out
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     assert calls == [
@@ -84,9 +107,21 @@ def test_pm2_and_container_argv(tmp_path):
         ['pm2', 'jlist'],
         ['pm2', 'startOrReload', '%s/current/ecosystem.config.js' % root, '--update-env'],
         ['pm2', 'jlist'],
-        ['podman', 'rm', '--force', '--ignore', 'api'],
-        ['podman', 'run', '--detach', '--name', 'api', '--restart', 'unless-stopped', '-p', '8080:8080',
+        ['pm2', 'stop', 'shop-api'],
+        ['pm2', 'stop', '%s/current/ecosystem.config.js' % root],
+        ['podman', 'stop', '--ignore', '--time', '10', 'api'],
+        ['docker', 'stop', '--time', '10', 'api'],
+        ['podman', 'image', 'inspect', '--format', '{{.Id}}', 'registry.local/api:' + IDS[0]],
+        ['podman', 'rm', '--force', '--ignore', '--time', '10', 'api'],
+        ['podman', 'run', '--detach', '--name', 'api', '--restart', 'unless-stopped',
+         '--label', 'runbook.ops.release=' + IDS[0], '-p', '8080:8080',
          '--env-file', '/srv/api/shared/.env', 'registry.local/api:' + IDS[0]],
+        ['podman', 'container', 'inspect', '--format', '{{json .State.Running}} {{json .Config.Image}}', 'api'],
+        # docker: the image is not there (stub exits 1) -> pulled before the old container is removed
+        ['docker', 'image', 'inspect', '--format', '{{.Id}}', 'registry.local/api:' + IDS[0]],
+        ['docker', 'pull', 'registry.local/api:' + IDS[0]],
         ['docker', 'rm', '--force', 'api'],
-        ['docker', 'run', '--detach', '--name', 'api', '--restart', 'unless-stopped', 'registry.local/api:' + IDS[0]],
+        ['docker', 'run', '--detach', '--name', 'api', '--restart', 'unless-stopped',
+         '--label', 'runbook.ops.release=' + IDS[0], 'registry.local/api:' + IDS[0]],
+        ['docker', 'container', 'inspect', '--format', '{{json .State.Running}} {{json .Config.Image}}', 'api'],
     ]
