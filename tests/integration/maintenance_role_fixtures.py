@@ -11,12 +11,10 @@ import datetime
 import json
 import os
 import secrets
-import subprocess
-import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-VENV_BIN = os.path.dirname(sys.executable)
+from playbooks import run_playbook
+
 DAY = 86400
 DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']
 
@@ -100,25 +98,10 @@ def window_now(inside=True):
 
 
 def playbook(name, extra, cwd, check=False, groups=('db', 'cache', 'app')):
-    """Run runbook.ops.<name> on localhost (in ``groups``) with extra vars from a JSON file."""
-    inv = os.path.join(str(cwd), 'inventory.ini')
-    with open(inv, 'w') as f:
-        f.write('localhost ansible_connection=local ansible_python_interpreter=%s\n' % sys.executable)
-        for g in groups:
-            f.write('[%s]\nlocalhost\n' % g)
-    vars_file = os.path.join(str(cwd), 'vars.json')
-    with open(vars_file, 'w') as f:
-        json.dump(extra, f)
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.build', 'collections'), ANSIBLE_NOCOLOR='1',
-               ANSIBLE_DEPRECATION_WARNINGS='False', PWD=str(cwd),
-               ANSIBLE_PIPELINING='True', ANSIBLE_CALLBACKS_ENABLED='ansible.posix.profile_tasks')
-    argv = [os.path.join(VENV_BIN, 'ansible-playbook'), '-i', inv, 'runbook.ops.%s' % name, '-e', '@' + vars_file]
-    if check:
-        argv.append('--check')
-    r = subprocess.run(argv, cwd=str(cwd), env=env, capture_output=True, text=True, timeout=300, check=False)
-    with open(os.path.join(str(cwd), 'ansible-%s.log' % ('check' if check else 'run')), 'a') as f:
-        f.write(r.stdout)
-    return r
+    """Run runbook.ops.<name> on localhost (in ``groups``) with the profile_tasks callback; stdout is appended
+    to ansible-run.log / ansible-check.log in ``cwd``."""
+    return run_playbook(name, extra, cwd, groups=groups, check=check, timeout=300, log=True,
+                        env={'ANSIBLE_PIPELINING': 'True'}, callbacks=['ansible.posix.profile_tasks'])
 
 
 def load_report(directory, name='weekly_maintenance'):

@@ -5,30 +5,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from backup_fixtures import create_db, databases, drop_db, fingerprint, local_files, unique_db
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-VENV_BIN = os.path.dirname(sys.executable)
-
-
-def playbook(name, extra, cwd):
-    inv = os.path.join(str(cwd), 'inventory.ini')
-    with open(inv, 'w') as f:
-        f.write('[db]\nlocalhost ansible_connection=local ansible_python_interpreter=%s\n' % sys.executable)
-    vars_file = os.path.join(str(cwd), 'vars.json')
-    with open(vars_file, 'w') as f:
-        json.dump(extra, f)
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.build', 'collections'), ANSIBLE_NOCOLOR='1',
-               ANSIBLE_DEPRECATION_WARNINGS='False', PWD=str(cwd))
-    return subprocess.run([os.path.join(VENV_BIN, 'ansible-playbook'), '-i', inv, 'runbook.ops.%s' % name,
-                           '-e', '@' + vars_file], cwd=str(cwd), env=env, capture_output=True, text=True,
-                          timeout=600, check=False)
+from playbooks import run_playbook
 
 
 class _Hook(BaseHTTPRequestHandler):
@@ -54,7 +35,7 @@ def test_backup_restore_verify_playbooks(postgres_server, tmp_path):
     backup_vars = dict(('backup_%s' % k, v) for k, v in login.items())
     backup_vars.update(backup_db=db, backup_store=store, backup_retention={'keep_last': 3},
                        backup_report_dir=str(tmp_path / 'reports'))
-    r = playbook('backup', backup_vars, tmp_path)
+    r = run_playbook('backup', backup_vars, tmp_path)
     assert r.returncode == 0, r.stdout[-3000:]
     assert pg.password not in r.stdout
     report = json.load(open(str(tmp_path / 'reports' / 'backup.json')))
@@ -66,18 +47,18 @@ def test_backup_restore_verify_playbooks(postgres_server, tmp_path):
     restore_vars.update(restore_store=store, restore_source_db=db, restore_report_dir=str(tmp_path / 'reports'))
     # no confirmation (and a wrong one): refused, nothing touched
     for confirm in ('', db + 'x'):
-        r = playbook('restore', dict(restore_vars, restore_confirm=confirm), tmp_path)
+        r = run_playbook('restore', dict(restore_vars, restore_confirm=confirm), tmp_path)
         assert r.returncode != 0 and 'Refusing to replace database' in r.stdout
     assert pg.psql('SELECT count(*) FROM events', db=db) == '0'
 
-    r = playbook('verify_backup', restore_vars, tmp_path)
+    r = run_playbook('verify_backup', restore_vars, tmp_path)
     assert r.returncode == 0, r.stdout[-3000:]
     verify = json.load(open(str(tmp_path / 'reports' / 'verify_backup.json')))['localhost']
     assert verify['backup_id'] == bid and verify['verification']['ok'] is True
     assert {t['table']: t['actual'] for t in verify['verification']['tables']} == {'items': 300, 'events': 600}
     assert pg.psql('SELECT count(*) FROM events', db=db) == '0'
 
-    r = playbook('restore', dict(restore_vars, restore_confirm=db), tmp_path)
+    r = run_playbook('restore', dict(restore_vars, restore_confirm=db), tmp_path)
     assert r.returncode == 0, r.stdout[-3000:]
     restored = json.load(open(str(tmp_path / 'reports' / 'restore.json')))['localhost']
     assert fingerprint(pg, db) == snapshot
@@ -94,12 +75,12 @@ def test_backup_failure_notifies_webhook_and_stays_red(postgres_server, tmp_path
     t.start()
     try:
         _Hook.received = []
-        r = playbook('backup', {'backup_db': 'no_such_db_%s' % unique_db(), 'backup_store': str(tmp_path / 's'),
-                                'backup_login_host': '127.0.0.1', 'backup_login_port': pg.port,
-                                'backup_login_password': pg.password, 'backup_ssl_mode': 'disable',
-                                'backup_report_dir': str(tmp_path / 'reports'),
-                                'backup_notify_webhook_url': 'http://127.0.0.1:%d/hook' % server.server_port},
-                     tmp_path)
+        r = run_playbook('backup', {'backup_db': 'no_such_db_%s' % unique_db(), 'backup_store': str(tmp_path / 's'),
+                                    'backup_login_host': '127.0.0.1', 'backup_login_port': pg.port,
+                                    'backup_login_password': pg.password, 'backup_ssl_mode': 'disable',
+                                    'backup_report_dir': str(tmp_path / 'reports'),
+                                    'backup_notify_webhook_url': 'http://127.0.0.1:%d/hook' % server.server_port},
+                         tmp_path)
     finally:
         server.shutdown()
         server.server_close()

@@ -9,16 +9,12 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import subprocess
-import sys
 import threading
 
 import pytest
 
 from cache_fixtures import cli_scan, seed
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-VENV_BIN = os.path.dirname(sys.executable)
+from playbooks import REPO, run_playbook
 
 
 @pytest.fixture(scope='module')
@@ -44,20 +40,10 @@ def warm_server():
 
 
 def playbook(tmp_path, hosts, extra, check=False):
-    inventory = {'all': {'children': {'cache': {'hosts': hosts}}},
-                 }
-    for h in hosts.values():
-        h.setdefault('ansible_connection', 'local')
-        h.setdefault('ansible_python_interpreter', sys.executable)
-    inv = tmp_path / 'inventory.json'
-    inv.write_text(json.dumps(inventory))
-    argv = [os.path.join(VENV_BIN, 'ansible-playbook'), '-i', str(inv), os.path.join(REPO, 'playbooks', 'cache_flush.yml'),
-            '-e', json.dumps(extra)]
-    if check:
-        argv.append('--check')
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.build', 'collections'), ANSIBLE_NOCOLOR='1',
-               ANSIBLE_FORKS='10', ANSIBLE_CONFIG=os.path.join(REPO, 'ansible.cfg'))
-    r = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, timeout=300, check=False)
+    """Run runbook.ops.cache_flush on ``hosts`` (name -> host vars, all local) in the group cache; return the
+    result and the JSON report (None when there is none)."""
+    r = run_playbook('cache_flush', extra, tmp_path, groups=('cache',), hosts=hosts, check=check, timeout=300,
+                     env={'ANSIBLE_FORKS': '10', 'ANSIBLE_CONFIG': os.path.join(REPO, 'ansible.cfg')})
     report = tmp_path / 'reports' / 'cache_flush.json'
     data = json.loads(report.read_text()) if report.exists() else None
     return r, data
