@@ -55,3 +55,30 @@ options:
 requirements:
   - boto3 >= 1.26 (for an s3:// store)
 '''
+
+    # The S3 connection options alone (for modules that read S3 but are not backup stores, e.g. files_restore):
+    # extends_documentation_fragment: [runbook.ops.backup_store.s3]
+    S3 = r'''
+options:
+  s3_endpoint_url:
+    description:
+      - URL of an S3-compatible endpoint (MinIO, Ceph, moto). Default is AWS.
+    type: str
+  aws_region:
+    description:
+      - AWS region of the bucket. Defaults to E(AWS_REGION) or E(AWS_DEFAULT_REGION).
+    type: str
+  aws_access_key:
+    description:
+      - AWS access key id. When omitted, boto3's usual chain applies (E(AWS_ACCESS_KEY_ID),
+        shared credentials, instance or task role).
+      - Requires O(aws_secret_key).
+    type: str
+  aws_secret_key:
+    description:
+      - AWS secret access key. Never logged or returned.
+      - Requires O(aws_access_key).
+    type: str
+requirements:
+  - boto3 >= 1.26
+'''

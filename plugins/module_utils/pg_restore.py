@@ -72,13 +72,22 @@ def previous_name(target, when):
     return head + suffix
 
 
-def compare_counts(expected_tables, actual):
-    """``actual``: {(schema, table): rows or None (missing)} -> (ok, list of per-table results)."""
+def compare_counts(expected_tables, actual, row_counts='exact'):
+    """``actual``: {(schema, table): rows or None (missing)} -> (ok, list of per-table results).
+
+    ``row_counts`` is the manifest's field: with ``exact`` counts every table must have exactly the
+    manifest's rows; with ``estimate`` (``pg_class.reltuples`` at backup time) or ``none`` every table
+    must exist, and ``expected`` is only reported next to the count.  A missing table always fails.
+    """
     results = []
     for t in expected_tables:
         got = actual.get((t['schema'], t['table']))
+        if row_counts == 'exact':
+            ok = got is not None and got == t['rows']
+        else:
+            ok = got is not None
         results.append({'schema': t['schema'], 'table': t['table'], 'expected': t['rows'], 'actual': got,
-                        'ok': got == t['rows']})
+                        'ok': ok})
     return all(r['ok'] for r in results), results
 
 
@@ -331,17 +340,25 @@ def run_restore(params, check_mode=False, now=None):
 
         # 3. verify row counts
         t = time.monotonic()
+        row_counts = manifest.get('row_counts', 'exact')
+        result['verification']['row_counts'] = row_counts
         if params.get('verify_row_counts', True):
             counts = _count_tables(params, scratch, manifest['tables'])
-            ok, tables = compare_counts(manifest['tables'], counts)
+            ok, tables = compare_counts(manifest['tables'], counts, row_counts)
             result['verification']['tables'] = tables
             result['verification']['rows'] = sum(r['actual'] or 0 for r in tables)
             if not ok:
                 bad = [r for r in tables if not r['ok']][:5]
-                raise RestoreError('Could not verify backup %s: row counts differ from the manifest: %s. The live '
-                                   'database was not touched.' % (bid, '; '.join(
-                                       '%s.%s expected %s, got %s' % (json.dumps(r['schema']), json.dumps(r['table']),
-                                                                      r['expected'], r['actual']) for r in bad)))
+                if row_counts == 'exact':
+                    what = 'row counts differ from the manifest'
+                else:
+                    what = 'tables of the manifest are missing after the restore (its row counts are %s)' % (
+                        'estimates' if row_counts == 'estimate' else 'not recorded')
+                raise RestoreError('Could not verify backup %s: %s: %s. The live database was not touched.' % (
+                    bid, what, '; '.join('%s.%s expected %s, got %s' % (
+                        json.dumps(r['schema']), json.dumps(r['table']),
+                        r['expected'] if r['expected'] is not None else 'the table',
+                        r['actual'] if r['actual'] is not None else 'no table') for r in bad)))
         result['verification']['ok'] = True
         timings['verify_s'] = round(time.monotonic() - t, 3)
 

@@ -86,7 +86,12 @@ options:
     default: false
   verify_row_counts:
     description:
-      - Compare the row count of every table with the manifest before going on.
+      - Count the rows of every table of the manifest in the restored copy and check them before going on.
+      - A backup made with O(runbook.ops.db_backup#module:row_counts=exact) (the default, and every backup whose
+        manifest has no C(row_counts) field) must match its counts exactly.
+      - A backup made with C(row_counts=estimate) or C(row_counts=none) has no exact counts to compare with; every
+        table of its manifest must exist in the restored copy, and the counts are reported next to the estimates
+        (C(verification.row_counts) says which kind they are) without failing on a difference.
     type: bool
     default: true
   tmp_dir:
@@ -172,11 +177,12 @@ scratch_db:
   type: str
   sample: rbo_restore_3f9a1c2b4d5e
 verification:
-  description: Checks done; C(checksum) and C(size) (expected, actual, ok), C(tables) (schema, table, expected,
-    actual, ok), C(rows) (total) and C(ok).
+  description: Checks done; C(checksum) and C(size) (expected, actual, ok), C(row_counts) (the manifest's kind of
+    counts, exact, estimate or none), C(tables) (schema, table, expected, actual, ok), C(rows) (total) and
+    C(ok).
   returned: success
   type: dict
-  sample: {checksum: {expected: 9f86d0..., actual: 9f86d0..., ok: true}, rows: 120000, ok: true,
+  sample: {checksum: {expected: 9f86d0..., actual: 9f86d0..., ok: true}, rows: 120000, ok: true, row_counts: exact,
            tables: [{schema: public, table: orders, expected: 120000, actual: 120000, ok: true}]}
 timings:
   description: Seconds spent in preflight, download, restore, verify, switch and in total (the RTO part).

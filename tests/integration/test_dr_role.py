@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import threading
 import xml.etree.ElementTree as ET
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,10 +15,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from backup_fixtures import create_db, databases, drop_db, fingerprint, new_bucket, s3_client, unique_db
+from playbooks import run_playbook
 from servers import free_port
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-VENV_BIN = os.path.dirname(sys.executable)
+GROUPS = ('dr_db', 'dr_app', 'dr_switch', 'db')
 
 
 class _App(BaseHTTPRequestHandler):
@@ -51,10 +49,11 @@ def backup(postgres_server, tmp_path_factory):
     tmp = tmp_path_factory.mktemp('dr-backup')
     db = create_db(pg, unique_db('drsrc'), rows=200)
     store = str(tmp / 'store')
-    r = _playbook('backup', {'backup_db': db, 'backup_store': store, 'backup_globals': True,
-                             'backup_login_host': '127.0.0.1', 'backup_login_port': pg.port,
-                             'backup_login_password': pg.password, 'backup_ssl_mode': 'disable',
-                             'backup_report_dir': str(tmp / 'reports')}, tmp)
+    r = run_playbook('backup', {'backup_db': db, 'backup_store': store, 'backup_globals': True,
+                                'backup_login_host': '127.0.0.1', 'backup_login_port': pg.port,
+                                'backup_login_password': pg.password, 'backup_ssl_mode': 'disable',
+                                'backup_report_dir': str(tmp / 'reports')}, tmp,
+                     groups=GROUPS)
     assert r.returncode == 0, r.stdout[-3000:]
     yield {'db': db, 'store': store, 'fingerprint': fingerprint(pg, db)}
     drop_db(pg, db)
@@ -69,21 +68,6 @@ def uploads(moto_server):
         s3.put_object(Bucket=bucket, Key='uploads/' + name, Body=body)
     s3.put_object(Bucket=bucket, Key='elsewhere/not-this.txt', Body=b'no\n')
     return {'endpoint': moto_server, 'bucket': bucket, 'files': files}
-
-
-def _playbook(name, extra, cwd):
-    inv = os.path.join(str(cwd), 'inventory.ini')
-    with open(inv, 'w') as f:
-        f.write('[dr_db]\nlocalhost\n[dr_app]\nlocalhost\n[dr_switch]\nlocalhost\n[db]\nlocalhost\n'
-                '[all:vars]\nansible_connection=local\nansible_python_interpreter=%s\n' % sys.executable)
-    vars_file = os.path.join(str(cwd), 'vars-%s.json' % name)
-    with open(vars_file, 'w') as f:
-        json.dump(extra, f)
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.build', 'collections'), ANSIBLE_NOCOLOR='1',
-               ANSIBLE_DEPRECATION_WARNINGS='False', PWD=str(cwd))
-    return subprocess.run([os.path.join(VENV_BIN, 'ansible-playbook'), '-i', inv, 'runbook.ops.%s' % name,
-                           '-e', '@' + vars_file], cwd=str(cwd), env=env, capture_output=True, text=True,
-                          timeout=900, check=False)
 
 
 def _dr_vars(pg, backup, uploads, app_url, tmp, target, primary_port):
@@ -134,11 +118,11 @@ def test_failover_restores_starts_switches_and_reports(postgres_server, backup, 
     extra = _dr_vars(pg, backup, uploads, app_url, tmp_path, target, dead_port)
 
     # without the typed confirmation: refused before anything is touched
-    r = _playbook('dr_failover', extra, tmp_path)
+    r = run_playbook('dr_failover', extra, tmp_path, groups=GROUPS)
     assert r.returncode != 0 and 'dr_confirm=test-dr' in r.stdout
     assert target not in databases(pg) and not (tmp_path / 'uploads').exists()
 
-    r = _playbook('dr_failover', dict(extra, dr_confirm='test-dr'), tmp_path)
+    r = run_playbook('dr_failover', dict(extra, dr_confirm='test-dr'), tmp_path, groups=GROUPS)
     assert r.returncode == 0, r.stdout[-4000:]
     assert 's3cr3t-dr' not in r.stdout and pg.password not in r.stdout
     # the data, the files, the configuration, the hooks
@@ -160,7 +144,7 @@ def test_failover_restores_starts_switches_and_reports(postgres_server, backup, 
     comps = {c['name']: c for c in report['components']}
     assert comps['database']['rto_met'] is True and comps['database']['rpo_met'] is True
     assert 0 < comps['database']['rto_s'] < comps['application']['rto_s'] <= report['total_s'] + 0.01
-    assert 'uploads: 3 files' in next(p['detail'] for p in report['phases'] if p['name'] == 'files')
+    assert 'uploads: 3 files (3 downloaded)' in next(p['detail'] for p in report['phases'] if p['name'] == 'files')
     suite = ET.parse(str(tmp_path / 'reports' / 'dr-failover.xml')).getroot()
     assert suite.get('failures') == '0' and int(suite.get('tests')) == 8 + 3
     assert 'PASSED' in (tmp_path / 'reports' / 'dr-failover.html').read_text()
@@ -171,7 +155,7 @@ def test_failover_refused_while_the_primary_answers(postgres_server, backup, upl
     pg = postgres_server
     target = unique_db('drtgt')
     extra = _dr_vars(pg, backup, uploads, app_url, tmp_path, target, pg.port)   # the primary answers
-    r = _playbook('dr_failover', dict(extra, dr_confirm='test-dr'), tmp_path)
+    r = run_playbook('dr_failover', dict(extra, dr_confirm='test-dr'), tmp_path, groups=GROUPS)
     assert r.returncode != 0
     assert 'failing over now would leave two live databases' in r.stdout
     assert target not in databases(pg) and not (tmp_path / 'uploads').exists()
@@ -188,7 +172,7 @@ def test_rehearsal_with_a_failing_check_still_tears_down_and_goes_red(postgres_s
     target = unique_db('drtgt')
     extra = _dr_vars(pg, backup, uploads, app_url, tmp_path, target, pg.port)
     extra['dr_verify_queries'].append({'name': 'impossible', 'query': 'SELECT count(*) FROM items', 'expect': 7})
-    r = _playbook('dr_rehearsal', extra, tmp_path)
+    r = run_playbook('dr_rehearsal', extra, tmp_path, groups=GROUPS)
     assert r.returncode != 0
     assert 'impossible: got 200, expected 7' in r.stdout
     report = _report(tmp_path, 'dr-rehearsal')

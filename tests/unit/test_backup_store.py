@@ -227,3 +227,76 @@ def test_store_argspec_marks_secrets():
     assert spec['aws_secret_key']['no_log'] is True and spec['aws_access_key']['no_log'] is True
     assert spec['store']['required'] is True
     assert spec['s3_sse']['choices'] == ['AES256', 'aws:kms']
+
+
+def test_validate_manifest_row_counts_kinds():
+    bid = bs.new_backup_id('app', NOW)
+    unknown = [{'schema': 'public', 'table': 't', 'rows': None}]
+    # manifests without the field have exact counts: an unknown count is invalid there
+    assert any('tables' in p for p in bs.validate_manifest(manifest(bid, NOW, tables=unknown)))
+    assert any('tables' in p for p in bs.validate_manifest(manifest(bid, NOW, tables=unknown, row_counts='exact')))
+    assert bs.validate_manifest(manifest(bid, NOW, tables=unknown, row_counts='estimate'), bid) == []
+    assert bs.validate_manifest(manifest(bid, NOW, tables=unknown, row_counts='none'), bid) == []
+    assert bs.validate_manifest(manifest(bid, NOW, row_counts='estimate'), bid) == []
+    assert 'field row_counts is not one of exact, estimate, none' in bs.validate_manifest(
+        manifest(bid, NOW, row_counts='most'))
+    negative = [{'schema': 'public', 'table': 't', 'rows': -1}]
+    assert any('tables' in p for p in bs.validate_manifest(manifest(bid, NOW, tables=negative, row_counts='estimate')))
+    assert any('tables' in p for p in bs.validate_manifest(manifest(bid, NOW, tables=[
+        {'schema': 'public', 'table': 't', 'rows': True}], row_counts='estimate')))
+
+
+def test_s3_part_sizes_grow_and_memory_stays_bounded():
+    mib = 1024 * 1024
+    assert bs.part_size(1) == bs.part_size(1000) == 8 * mib
+    assert bs.part_size(1001) == 16 * mib and bs.part_size(2001) == 32 * mib
+    assert bs.part_size(10000) == 4 * 1024 ** 3 <= bs.S3_MAX_PART_SIZE  # within S3's 5 GiB limit
+    # 10000 parts hold far more than the 78 GiB of fixed 8 MiB parts
+    assert sum(bs.part_size(n) for n in range(1, 10001)) > 1024 ** 4
+    assert bs.max_inflight(8 * mib) == 8 and bs.max_inflight(16 * mib) == 4 and bs.max_inflight(5 * 1024 ** 3) == 1
+
+
+def test_s3_writer_checksums_parts_and_bounds_parts_in_flight(monkeypatch):
+    import threading
+    import time
+    monkeypatch.setattr(bs, 'S3_PART_SIZE', 4)
+    monkeypatch.setattr(bs, 'S3_MAX_INFLIGHT', 2)
+    store = bs.open_store({'store': 's3://bucket/pre', 'aws_region': 'us-east-1'})
+    client = mock.MagicMock()
+    client.meta.config.request_checksum_calculation = 'when_supported'
+    client.create_multipart_upload.return_value = {'UploadId': 'U1'}
+    state = {'now': 0, 'max': 0}
+    lock = threading.Lock()
+
+    def upload_part(**kw):
+        with lock:
+            state['now'] += 1
+            state['max'] = max(state['max'], state['now'])
+        time.sleep(0.02)
+        with lock:
+            state['now'] -= 1
+        return {'ETag': 'e%d' % kw['PartNumber'], 'ChecksumCRC32': 'c%d' % kw['PartNumber']}
+    client.upload_part.side_effect = upload_part
+    store.client = client
+    w = store.open_writer('id/data.dump')
+    data = bytes(range(256)) * 4  # 1024 bytes: 256 parts of 4 bytes
+    for i in range(0, len(data), 7):  # writes that do not line up with parts
+        w.write(memoryview(data)[i:i + 7])
+    w.commit()
+    assert state['max'] <= 2  # never more than S3_MAX_INFLIGHT * S3_PART_SIZE bytes in flight
+    client.create_multipart_upload.assert_called_once_with(Bucket='bucket', Key='pre/id/data.dump',
+                                                           ChecksumAlgorithm='CRC32')
+    calls = sorted(client.upload_part.call_args_list, key=lambda c: c.kwargs['PartNumber'])
+    assert b''.join(bytes(c.kwargs['Body']) for c in calls) == data
+    assert all(c.kwargs['ChecksumAlgorithm'] == 'CRC32' for c in calls)
+    parts = client.complete_multipart_upload.call_args.kwargs['MultipartUpload']['Parts']
+    assert parts[:2] == [{'PartNumber': 1, 'ETag': 'e1', 'ChecksumCRC32': 'c1'},
+                         {'PartNumber': 2, 'ETag': 'e2', 'ChecksumCRC32': 'c2'}] and len(parts) == 256
+    # botocore told to send checksums only when required (some S3-compatible servers): none asked for
+    client.reset_mock()
+    client.meta.config.request_checksum_calculation = 'when_required'
+    w = store.open_writer('id/data.dump')
+    w.write(b'0123456789')
+    w.commit()
+    client.create_multipart_upload.assert_called_once_with(Bucket='bucket', Key='pre/id/data.dump')
+    assert 'ChecksumAlgorithm' not in client.upload_part.call_args.kwargs

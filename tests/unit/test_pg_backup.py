@@ -178,3 +178,47 @@ def test_restore_helpers():
     assert ok is False
     assert rows == [{'schema': 'public', 'table': 't', 'expected': 3, 'actual': 3, 'ok': True},
                     {'schema': 's', 'table': 'gone', 'expected': 1, 'actual': None, 'ok': False}]
+
+
+def test_compare_counts_by_kind_of_manifest_counts():
+    expected = [{'schema': 'public', 'table': 't', 'rows': 1200}, {'schema': 'public', 'table': 'new', 'rows': None},
+                {'schema': 's', 'table': 'x"; --', 'rows': 5}]
+    actual = {('public', 't'): 1500, ('public', 'new'): 3, ('s', 'x"; --'): 5}
+    # exact (the default, and manifests written before the field existed): every count must match
+    ok, rows = pr.compare_counts(expected, actual)
+    assert ok is False and [r['ok'] for r in rows] == [False, False, True]
+    # estimates and none: differences are reported, not failed; the tables must all exist
+    for kind in ('estimate', 'none'):
+        ok, rows = pr.compare_counts(expected, actual, kind)
+        assert ok is True
+        assert rows[0] == {'schema': 'public', 'table': 't', 'expected': 1200, 'actual': 1500, 'ok': True}
+        missing = dict(actual)
+        missing[('s', 'x"; --')] = None
+        ok, rows = pr.compare_counts(expected, missing, kind)
+        assert ok is False and rows[2] == {'schema': 's', 'table': 'x"; --', 'expected': 5, 'actual': None,
+                                           'ok': False}
+    # an empty table restored as empty still counts as present
+    ok, _rows = pr.compare_counts([{'schema': 'p', 'table': 'e', 'rows': None}], {('p', 'e'): 0}, 'none')
+    assert ok is True
+
+
+def test_row_count_estimates_and_peak_rss():
+    assert pb._estimate(1234.6, 'estimate') == 1235
+    assert pb._estimate(0.0, 'estimate') == 0
+    assert pb._estimate(-1.0, 'estimate') is None  # never vacuumed nor analyzed (PostgreSQL 14+)
+    assert pb._estimate(None, 'estimate') is None
+    assert pb._estimate(1234.0, 'none') is None
+    assert pb.peak_rss_mib() > 1
+    with pytest.raises(pb.BackupError, match='row_counts must be one of exact, estimate, none'):
+        pb.run_backup({'db': 'app', 'compression': 'zstd', 'row_counts': 'guess', 'store': '/nonexistent'})
+
+
+def test_stream_to_store_large_output_through_wide_pipes(tmp_path):
+    store = bs.open_store({'store': str(tmp_path)})
+    w = store.open_writer('20260315T120000Z-app-abcdef/data.dump')
+    # 5 MiB (several reads, several pipe fills) through a compressor stage
+    n, digest = pb.stream_to_store(['head', '-c', str(5 * 1024 * 1024), '/dev/urandom'], ['cat'], None, w, PARAMS,
+                                   'head')
+    w.commit()
+    stored = store.read_bytes('20260315T120000Z-app-abcdef/data.dump')
+    assert n == len(stored) == 5 * 1024 * 1024 and digest == hashlib.sha256(stored).hexdigest()
