@@ -7,6 +7,8 @@ from __future__ import annotations
 
 class ModuleDocFragment(object):
 
+    # The store and what is written there; modules extend runbook.ops.backup_store.s3 too for the
+    # S3 connection options (shared with modules that read S3 but are not backup stores).
     DOCUMENTATION = r'''
 options:
   store:
@@ -18,25 +20,6 @@ options:
         and C(manifest.json), which is written last and marks the backup as complete.
     type: str
     required: true
-  s3_endpoint_url:
-    description:
-      - URL of an S3-compatible endpoint (MinIO, Ceph, moto). Default is AWS.
-    type: str
-  aws_region:
-    description:
-      - AWS region of the bucket. Defaults to E(AWS_REGION) or E(AWS_DEFAULT_REGION).
-    type: str
-  aws_access_key:
-    description:
-      - AWS access key id. When omitted, boto3's usual chain applies (E(AWS_ACCESS_KEY_ID),
-        shared credentials, instance or task role).
-      - Requires O(aws_secret_key).
-    type: str
-  aws_secret_key:
-    description:
-      - AWS secret access key. Never logged or returned.
-      - Requires O(aws_access_key).
-    type: str
   s3_storage_class:
     description:
       - Storage class of the objects written.

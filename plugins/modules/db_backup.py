@@ -23,6 +23,7 @@ author:
 extends_documentation_fragment:
   - runbook.ops.postgres
   - runbook.ops.backup_store
+  - runbook.ops.backup_store.s3
 attributes:
   check_mode:
     description: Can run in check mode; it checks the server, the tools and the store and returns the retention plan

@@ -20,6 +20,7 @@ author:
   - runbook.ops maintainers (@runbook-ops)
 extends_documentation_fragment:
   - runbook.ops.backup_store
+  - runbook.ops.backup_store.s3
 attributes:
   check_mode:
     description: Read-only; runs the same in check mode.

@@ -26,6 +26,7 @@ author:
 extends_documentation_fragment:
   - runbook.ops.postgres
   - runbook.ops.backup_store
+  - runbook.ops.backup_store.s3
 attributes:
   check_mode:
     description: Selects the backup and checks the server, the target and the tools, and reports what would be done
