@@ -48,8 +48,10 @@ def run_playbook(name, extra, cwd, groups=('db',), check=False, timeout=900, env
     vars_file = os.path.join(cwd, 'vars-%s.json' % os.path.basename(name))
     with open(vars_file, 'w') as f:
         json.dump(extra, f)
+    # the same output whether or not the caller exported the repo's ansible.cfg (make does: yaml results)
     full_env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_NOCOLOR='1',
-                    ANSIBLE_DEPRECATION_WARNINGS='False', PWD=cwd)
+                    ANSIBLE_DEPRECATION_WARNINGS='False', ANSIBLE_STDOUT_CALLBACK='default',
+                    ANSIBLE_CALLBACK_RESULT_FORMAT='json', PWD=cwd)
     if callbacks:
         full_env['ANSIBLE_CALLBACKS_ENABLED'] = ','.join(callbacks)
     full_env.update(env or {})
