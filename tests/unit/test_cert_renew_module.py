@@ -4,6 +4,7 @@
 """Unit tests for plugins/module_utils/acme_client.py and the cert_renew module (ACME patched)."""
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -201,7 +202,8 @@ def run_module(args, check=False, capsys=None):
 
 @pytest.fixture
 def site(tmp_path):
-    key, cert = make(('app.test',), before=-85, after=5)
+    # the module reads the real clock: the certificate must be 5 days from expiry today, not on a fixed date
+    key, cert = make(('app.test',), before=-85, after=5, now=datetime.datetime.now(datetime.timezone.utc))
     (tmp_path / 'cert.pem').write_bytes(pem(cert))
     (tmp_path / 'key.pem').write_bytes(acme_client.private_key_pem(key))
     return {'domains': ['app.test'], 'cert_path': str(tmp_path / 'cert.pem'), 'key_path': str(tmp_path / 'key.pem'),

@@ -20,13 +20,15 @@ UTC = datetime.timezone.utc
 NOW = datetime.datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
 
 
-def make(names=('a.test',), before=-10, after=80, issuer=None, cn=None, san=True):
+def make(names=('a.test',), before=-10, after=80, issuer=None, cn=None, san=True, now=None):
+    """A certificate valid from ``before`` to ``after`` days around ``now`` (default: the fixed NOW)."""
+    now = now or NOW
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn or names[0])])
     b = (x509.CertificateBuilder().subject_name(subject)
          .issuer_name(issuer[0].subject if issuer else subject).public_key(key.public_key())
-         .serial_number(0x1f2e3d).not_valid_before(NOW + datetime.timedelta(days=before))
-         .not_valid_after(NOW + datetime.timedelta(days=after)))
+         .serial_number(0x1f2e3d).not_valid_before(now + datetime.timedelta(days=before))
+         .not_valid_after(now + datetime.timedelta(days=after)))
     if san:
         entries = []
         for n in names:
