@@ -21,17 +21,22 @@ def ids(s3, bucket, prefix):
 
 
 def fake(s3, bucket, prefix, days):
-    """Copy the newest real backup under ids dated `days` ago (data copied server-side, manifest edited)."""
+    """Copy the newest real backup under ids dated `days` ago (objects copied server-side, manifest edited)."""
     src = ids(s3, bucket, prefix)[-1]
     manifest = json.loads(s3.get_object(Bucket=bucket, Key='%s/%s/manifest.json' % (prefix, src))['Body'].read())
     slug = src.split('-', 1)[1].rsplit('-', 1)[0]
+    listing = s3.list_objects_v2(Bucket=bucket, Prefix='%s/%s/' % (prefix, src)).get('Contents', [])
+    objects = [o['Key'].rsplit('/', 1)[1] for o in listing if not o['Key'].endswith('/manifest.json')]
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     made = []
     for d in days:
         when = now - datetime.timedelta(days=d, hours=1)
         new_id = '%s-%s-%s' % (when.strftime('%Y%m%dT%H%M%SZ'), slug, secrets.token_hex(3))
-        s3.copy_object(Bucket=bucket, Key='%s/%s/%s' % (prefix, new_id, manifest['data_key']),
-                       CopySource={'Bucket': bucket, 'Key': '%s/%s/%s' % (prefix, src, manifest['data_key'])})
+        # every object of the real backup (the data and, when the backup has them, the globals), so that
+        # each copy is a valid backup; only the manifest is rewritten, last
+        for name in objects:
+            s3.copy_object(Bucket=bucket, Key='%s/%s/%s' % (prefix, new_id, name),
+                           CopySource={'Bucket': bucket, 'Key': '%s/%s/%s' % (prefix, src, name)})
         m = dict(manifest, id=new_id, created_at=when.strftime('%Y-%m-%dT%H:%M:%S.000000Z'))
         s3.put_object(Bucket=bucket, Key='%s/%s/manifest.json' % (prefix, new_id), Body=json.dumps(m).encode())
         made.append(new_id)
