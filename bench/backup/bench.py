@@ -164,16 +164,17 @@ class Bench(object):
                         'rss': rss}
             return run
 
-        def ours(store, row_counts):
+        def ours(store, row_counts, **extra):
             def run():
-                r, wall = self.module('db_backup', dict(self.pg.params, db=db, row_counts=row_counts, **store))
+                r, wall = self.module('db_backup', dict(self.pg.params, db=db, row_counts=row_counts, **dict(store,
+                                                                                                          **extra)))
                 return {'s': r['timings']['total_s'], 'wall': wall, 'mib': r['manifest']['size'] / MIB,
                         'rss': r.get('peak_rss_mib'), 'count_wait_s': r['timings'].get('count_wait_s'),
                         'commit_s': r['timings'].get('commit_s')}
             return run
 
         dump = ['pg_dump', '-Fc', '-Z0']
-        zstd = ['zstd', '-q', '-c', '-T2']
+        zstd = ['zstd', '-q', '-c', '-T2', '-1']  # db_backup's default level
         return [
             (FLOOR, raw([dump])),
             (GZIP, raw([['pg_dump'], ['gzip']])),
@@ -183,6 +184,9 @@ class Bench(object):
             ('db_backup -> local (estimate)', ours(local, 'estimate')),
             ('db_backup -> S3 (exact counts)', ours(s3, 'exact')),
             ('db_backup -> S3 (estimate)', ours(s3, 'estimate')),
+            # zstd's own default level 3 (db_backup's default before 0.1.0): what the speed of level 1 costs in size
+            (Z3FILE, raw([dump, zstd[:-1] + ['-3']])),
+            (OURS3, ours(local, 'exact', compression_level=3)),
         ]
 
     def backups(self, db):
@@ -205,7 +209,7 @@ class Bench(object):
         res = {}
         raw = os.path.join(self.work, db + '.raw.dump')
         zst = os.path.join(self.work, db + '.dump.zst')
-        pipeline([['pg_dump', '-Fc', '-Z0'], ['zstd', '-q', '-c', '-T2']], zst, env)
+        pipeline([['pg_dump', '-Fc', '-Z0'], ['zstd', '-q', '-c', '-T2', '-1']], zst, env)
         s3 = dict(store='s3://bench/%s' % db, s3_endpoint_url=self.moto, aws_access_key='testing',
                   aws_secret_key='testing', aws_region='us-east-1')
         local = dict(store=os.path.join(self.work, 'store'))
@@ -249,8 +253,10 @@ class Bench(object):
 
 FLOOR = 'pg_dump -Fc -Z0 > file (floor)'
 GZIP = 'pg_dump | gzip (seeds)'
-ZFILE = 'raw pg_dump -Fc -Z0 | zstd -T2 > file'
-ZS3 = 'raw pg_dump -Fc -Z0 | zstd -T2 | boto3 -> S3'
+ZFILE = 'raw pg_dump -Fc -Z0 | zstd -T2 -1 > file'
+ZS3 = 'raw pg_dump -Fc -Z0 | zstd -T2 -1 | boto3 -> S3'
+Z3FILE = 'raw pg_dump -Fc -Z0 | zstd -T2 -3 > file'
+OURS3 = 'db_backup -> local (exact, compression_level 3)'
 
 
 def report(res):
@@ -288,6 +294,10 @@ def report(res):
         ('gzip way / db_backup local estimate', gz / le, '>= %.1f' % TARGETS['gzip_vs_backup']),
         ('gzip way / raw zstd file (best raw pipeline)', gz / zfile, 'info'),
         ('gzip way / pg_dump alone (ceiling)', gz / floor, 'info'),
+        ('db_backup local exact -3 / raw zstd -3 file', med[OURS3] / med[Z3FILE], '<= %.2f' % TARGETS['backup_vs_zstd']),
+        ('gzip way / db_backup local exact -3', gz / med[OURS3], 'info'),
+        ('gzip way / raw zstd -3 file', gz / med[Z3FILE], 'info'),
+        ('raw zstd -3 file / raw zstd -1 file', med[Z3FILE] / med[ZFILE], 'info'),
     ]
     # the same ratios round by round (each round runs every contender once, back to back, so a round's
     # contenders see about the same load): the median of those is less sensitive to a busy machine
@@ -303,6 +313,10 @@ def report(res):
         'gzip way / db_backup local estimate': (GZIP, 'db_backup -> local (estimate)'),
         'gzip way / raw zstd file (best raw pipeline)': (GZIP, ZFILE),
         'gzip way / pg_dump alone (ceiling)': (GZIP, FLOOR),
+        'db_backup local exact -3 / raw zstd -3 file': (OURS3, Z3FILE),
+        'gzip way / db_backup local exact -3': (GZIP, OURS3),
+        'gzip way / raw zstd -3 file': (GZIP, Z3FILE),
+        'raw zstd -3 file / raw zstd -1 file': (Z3FILE, ZFILE),
     }
     res['ratios'] = {}
     print('  %-48s %6s   %-16s %s' % ('ratio', 'medians', 'per round', 'median per round'))

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Backup/restore benchmark, side by side with the raw tools, in ONE run (issue 3):
-#   pg_dump alone (the floor), the seeds' way `pg_dump | gzip`, raw `pg_dump -Fc -Z0 | zstd -T2` to a file and
+#   pg_dump alone (the floor), the seeds' way `pg_dump | gzip`, raw `pg_dump -Fc -Z0 | zstd -T2 -1` to a file and
 #   streamed to the same moto S3 by the plainest boto3 upload (bench/backup/s3_upload.py: upload_fileobj of
 #   the pipe, default TransferConfig), db_backup to a local store and to S3 with row_counts exact and estimate;
+#   all at db_backup's default zstd level 1, and once more at level 3 (raw and db_backup compression_level 3:
+#   what level 1's speed costs in size);
 #   then once each: raw `pg_restore -j2` (+ row counts), db_restore verify and replace.
 # Backups run BENCH_REPEAT times (default 3) interleaved, one of each contender per round; medians are
 # compared. Ratios and the peak RSS of db_backup's process and of the raw uploader are printed.

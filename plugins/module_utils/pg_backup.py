@@ -63,7 +63,9 @@ COMPRESSIONS = ('zstd', 'gzip', 'none')
 ROW_COUNTS = ('exact', 'estimate', 'none')
 READ_CHUNK = 1024 * 1024
 PIPE_SIZE = 1024 * 1024
-DEFAULT_LEVEL = {'zstd': 3, 'gzip': 6, 'none': 0}
+# zstd 1, its fastest level: pg_dump, the server and zstd share the cores, and on a less-compressible table
+# (bench/backup, 3M md5 rows) level 1 dumped about 1.3x faster than level 3 for about 7% more bytes
+DEFAULT_LEVEL = {'zstd': 1, 'gzip': 6, 'none': 0}
 VERSION_RE = re.compile(r'\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?')
 
 TABLES_SQL = """

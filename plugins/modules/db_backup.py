@@ -49,7 +49,11 @@ options:
     choices: [zstd, gzip, none]
   compression_level:
     description:
-      - Compression level. Defaults to 3 for zstd, 6 for gzip.
+      - Compression level. Defaults to 1 for zstd (its fastest level), 6 for gzip.
+      - C(zstd) runs beside C(pg_dump) and the server on the same cores, so its level sets the backup's speed. On a
+        less-compressible table (bench/backup, 3M rows of md5 text, a 497 MiB dump on 2 cores) level 1 backed up
+        about 1.3 times faster than level 3 for about 7% more bytes, and 5 times faster than C(pg_dump | gzip).
+        Raise it (3, zstd's own default, or more) when store space matters more than the backup window.
     type: int
   compression_threads:
     description:

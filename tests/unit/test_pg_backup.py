@@ -40,7 +40,7 @@ def test_pg_restore_and_psql_argv():
 
 
 def test_compression_argv():
-    assert pb.compressor_argv('zstd') == ['zstd', '-q', '-c', '-T2', '-3']
+    assert pb.compressor_argv('zstd') == ['zstd', '-q', '-c', '-T2', '-1']
     assert pb.compressor_argv('zstd', level=9, threads=4) == ['zstd', '-q', '-c', '-T4', '-9']
     assert pb.compressor_argv('gzip') == ['gzip', '-c', '-6']
     assert pb.compressor_argv('none') is None
