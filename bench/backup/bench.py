@@ -166,8 +166,9 @@ class Bench(object):
 
         def ours(store, row_counts, **extra):
             def run():
-                r, wall = self.module('db_backup', dict(self.pg.params, db=db, row_counts=row_counts, **dict(store,
-                                                                                                          **extra)))
+                args = dict(self.pg.params, db=db, row_counts=row_counts, **store)
+                args.update(extra)
+                r, wall = self.module('db_backup', args)
                 return {'s': r['timings']['total_s'], 'wall': wall, 'mib': r['manifest']['size'] / MIB,
                         'rss': r.get('peak_rss_mib'), 'count_wait_s': r['timings'].get('count_wait_s'),
                         'commit_s': r['timings'].get('commit_s')}
