@@ -35,6 +35,24 @@ options:
     description:
       - KMS key id or ARN when O(s3_sse=aws:kms). Requires O(s3_sse).
     type: str
+  s3_connect_timeout:
+    description:
+      - Seconds to wait for the S3 endpoint to accept a connection, per attempt.
+    type: int
+    default: 10
+  s3_read_timeout:
+    description:
+      - Seconds to wait for each read from the S3 endpoint, per attempt. An endpoint that accepts connections and
+        never answers fails a request after O(s3_read_timeout) times O(s3_max_attempts) seconds (boto3's own default
+        of 120 s with retries made a frozen endpoint hang a task for more than ten minutes).
+    type: int
+    default: 60
+  s3_max_attempts:
+    description:
+      - Attempts per S3 request, the first one included (botocore's C(standard) retry mode, with backoff).
+        V(1) means no retry.
+    type: int
+    default: 3
 requirements:
   - boto3 >= 1.26 (for an s3:// store)
 '''

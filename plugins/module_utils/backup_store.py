@@ -6,9 +6,10 @@
 A store is named by a URL, option ``store``: ``s3://bucket/prefix`` or a local directory path
 (``/var/backups/pg`` or ``file:///var/backups/pg``).  Options (see :func:`store_argument_spec`
 and ``doc_fragments/backup_store.py``): ``s3_endpoint_url``, ``aws_region``, ``aws_access_key``,
-``aws_secret_key`` (no_log), ``s3_storage_class``, ``s3_sse`` (``AES256`` | ``aws:kms``) and
-``s3_kms_key_id``.  Without explicit keys boto3's usual chain applies (environment, profile,
-instance role).
+``aws_secret_key`` (no_log), ``s3_storage_class``, ``s3_sse`` (``AES256`` | ``aws:kms``),
+``s3_kms_key_id``, and the S3 client's ``s3_connect_timeout`` (s, default 10), ``s3_read_timeout``
+(s, default 60) and ``s3_max_attempts`` (attempts per request, the first included, default 3).
+Without explicit keys boto3's usual chain applies (environment, profile, instance role).
 
 Layout, one folder per backup under the store root::
 
@@ -19,8 +20,17 @@ Layout, one folder per backup under the store root::
 A backup is *valid* when its manifest exists, parses, has the required fields, and the data
 object's size equals the manifest's ``size`` (``verify_checksum=True`` also reads the object and
 compares its sha256).  Writes never leave a partial object under a valid name: S3 uses a
-multipart upload that is aborted on failure; a local store writes ``.<name>.tmp-<random>`` in the
-same directory, fsyncs, and renames atomically (the temp file is removed on failure).
+multipart upload that is aborted on failure; a local store writes a private (0600) temp file
+``.<name>.rbo-tmp.<host tag>.<pid>.<random>`` in the same directory, fsyncs, and renames atomically
+(the temp file is removed on failure).
+
+A writer killed with SIGKILL cannot clean up.  :func:`find_leftovers` finds what such a writer left,
+by its marker, never by a name a user could have chosen: a local temp file must sit in a backup-id
+folder and carry the temp marker above (or the ``.<name>.tmp-<8 hex>`` of earlier versions); an S3
+multipart upload must be pending on ``<prefix>/<backup id>/<data or globals name>``.  A leftover is
+*stale* (:func:`sweep_leftovers` removes it) when its writer ran on this host under a pid that no
+longer runs, or when it has not been written to (local) / was started (S3) more than
+``LEFTOVER_STALE_S`` ago, so a backup running in parallel is never disturbed.
 
 Public API (used by db_backup, db_backup_info, db_restore and the health check):
 
@@ -37,6 +47,9 @@ Public API (used by db_backup, db_backup_info, db_restore and the health check):
 ``select_backup(entries, selector)``
     selector ``latest`` | ``<id>`` | ``before:<ISO 8601>``; returns the entry or raises
     :class:`StoreError` saying why nothing fits.
+``find_leftovers(store, now=None)`` / ``sweep_leftovers(store, now=None, check_mode=False)``
+    what killed writers left (see above): ``{key, kind, size, age_s, stale, reason}`` (``upload_id`` too
+    for S3); the sweep removes the stale ones and returns them.
 ``backup_age(params, database=None, now=None)``
     for a ``backup_age`` health probe: ``{'found': bool, 'id', 'created_at', 'age_s',
     'valid_count', 'invalid_count', 'store'}`` about the newest *valid* backup (``found`` False
@@ -54,6 +67,8 @@ import json
 import os
 import re
 import secrets
+import socket
+import stat
 import traceback
 
 BOTO3_IMP_ERR = None
@@ -84,6 +99,24 @@ REQUIRED_MANIFEST_FIELDS = {
 ID_RE = re.compile(r'^[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9_-]{0,40}-[0-9a-f]{6}$')
 SHA256_RE = re.compile(r'^[0-9a-f]{64}$')
 ROW_COUNT_KINDS = ('exact', 'estimate', 'none')
+ENGINES = ('postgresql',)
+FORMATS = ('custom',)
+COMPRESSIONS = ('zstd', 'gzip', 'none')
+VERSION_NUMBER_RE = re.compile(r'^[0-9]+(\.[0-9]+)*$')        # pg_dump_version: 15.18
+SERVER_VERSION_RE = re.compile(r'^[0-9]+[.a-z0-9]*( .*)?$')    # 15.18, 16beta1, 15.18 (Debian ...)
+OBJECT_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$')
+# S3 client defaults (store options s3_connect_timeout, s3_read_timeout, s3_max_attempts)
+S3_CONNECT_TIMEOUT = 10
+S3_READ_TIMEOUT = 60
+S3_MAX_ATTEMPTS = 3
+# temp files of the local writer: .<name>.rbo-tmp.<host tag>.<pid>.<random>; .<name>.tmp-<random> before
+TEMP_RE = re.compile(r'^\.(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\.rbo-tmp\.(?P<host>[0-9a-f]{8})\.(?P<pid>[0-9]+)'
+                     r'\.[0-9a-f]{8}$')
+LEGACY_TEMP_RE = re.compile(r'^\.(?P<name>(data\.dump|globals\.sql|manifest\.json)(\.zst|\.gz)?)\.tmp-[0-9a-f]{8}$')
+# names a writer of db_backup puts under a backup id (the S3 uploads the sweep may abort)
+WRITER_NAME_RE = re.compile(r'^(data\.dump|globals\.sql)(\.zst|\.gz)?$')
+# a leftover whose writer cannot be proven dead is removed only when older than this
+LEFTOVER_STALE_S = 24 * 3600
 
 
 class StoreError(Exception):
@@ -103,6 +136,9 @@ def store_argument_spec():
                                        'GLACIER_IR', 'REDUCED_REDUNDANCY']),
         s3_sse=dict(type='str', choices=['AES256', 'aws:kms']),
         s3_kms_key_id=dict(type='str', no_log=False),
+        s3_connect_timeout=dict(type='int', default=S3_CONNECT_TIMEOUT),
+        s3_read_timeout=dict(type='int', default=S3_READ_TIMEOUT),
+        s3_max_attempts=dict(type='int', default=S3_MAX_ATTEMPTS),
     )
 
 
@@ -279,6 +315,86 @@ class LocalStore(object):
                 except OSError:
                     pass  # not empty (another object, a write in progress): leave it
 
+    def find_leftovers(self, now):
+        """Temp files of writers (see the module docstring), each ``{key, kind, size, age_s, stale, reason}``."""
+        out = []
+        try:
+            folders = sorted(os.listdir(self.root))
+        except FileNotFoundError:
+            return out
+        except OSError as e:
+            raise StoreError('cannot list %s: %s' % (self.root, e.strerror))
+        for folder in folders:
+            if not ID_RE.match(folder) or not os.path.isdir(os.path.join(self.root, folder)):
+                continue
+            try:
+                names = sorted(os.listdir(os.path.join(self.root, folder)))
+            except OSError:
+                continue
+            for name in names:
+                m = TEMP_RE.match(name)
+                legacy = LEGACY_TEMP_RE.match(name)
+                if not (m or legacy):
+                    continue
+                try:
+                    st = os.lstat(os.path.join(self.root, folder, name))
+                except OSError:
+                    continue
+                if not stat.S_ISREG(st.st_mode):
+                    continue
+                idle = max(0.0, now.timestamp() - st.st_mtime)
+                stale, reason = _temp_is_stale(m, idle)
+                out.append({'key': '%s/%s' % (folder, name), 'kind': 'temporary_file', 'size': st.st_size,
+                            'age_s': round(idle, 3), 'stale': stale, 'reason': reason})
+        return out
+
+    def remove_leftover(self, leftover):
+        path = self._path(leftover['key'])
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            raise StoreError('cannot remove %s: %s' % (path, e.strerror))
+        try:
+            os.rmdir(os.path.dirname(path))  # the backup folder the killed writer made, when nothing else is in it
+        except OSError:
+            pass
+
+
+def host_tag():
+    """8 hex digits naming this host in temp names (a hash: no dots, no length limit)."""
+    return hashlib.sha256(socket.gethostname().encode('utf-8', 'replace')).hexdigest()[:8]
+
+
+def temp_name(name):
+    """The temp name of a local write of ``name``: hidden, marked, with the host and pid of the writer."""
+    return '.%s.rbo-tmp.%s.%d.%s' % (name, host_tag(), os.getpid(), secrets.token_hex(4))
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def _temp_is_stale(match, idle_s):
+    """(stale, reason) for a temp file: its writer is gone (same host) or it has not been written to for long."""
+    if match is not None and match.group('host') == host_tag():
+        pid = int(match.group('pid'))
+        if pid != os.getpid() and not _pid_alive(pid):
+            return True, 'left by a db_backup run (pid %d on this host) that no longer runs' % pid
+        if idle_s <= LEFTOVER_STALE_S:
+            return False, 'its writer (pid %d on this host) is still running' % pid
+    elif idle_s <= LEFTOVER_STALE_S:
+        return False, 'written to %d s ago (by another host, or an earlier version): it may still be in ' \
+                      'progress' % idle_s
+    return True, 'not written to for %d s (more than %d s)' % (idle_s, LEFTOVER_STALE_S)
+
 
 class _LocalWriter(object):
     """Temp name in the target directory, fsync, atomic rename; the temp file is removed on failure."""
@@ -295,7 +411,7 @@ class _LocalWriter(object):
                 pass
             except OSError as e:
                 raise StoreError(_os_message('create the directory %s' % self.dir, e))
-        self.tmp = os.path.join(self.dir, '.%s.tmp-%s' % (os.path.basename(path), secrets.token_hex(4)))
+        self.tmp = os.path.join(self.dir, temp_name(os.path.basename(path)))
         try:
             self.fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except OSError as e:
@@ -358,12 +474,45 @@ def _os_message(what, e):
     return 'cannot %s: %s' % (what, e.strerror or e)
 
 
+def _positive_int(params, name, default):
+    value = params.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise StoreError('%s must be a whole number of at least 1, got %r' % (name, value))
+    return value
+
+
+def s3_client_config(params):
+    """botocore Config options from the store options ``s3_connect_timeout`` and ``s3_read_timeout`` (seconds per
+    connection attempt and per socket read) and ``s3_max_attempts`` (attempts per request, the first included, in
+    ``standard`` retry mode).  Absent or None options take their defaults (10 s, 60 s, 3), so callers with their own
+    argspec (files_restore, the health probe) need not know them.  Raises :class:`StoreError` for values below 1."""
+    return dict(connect_timeout=_positive_int(params, 's3_connect_timeout', S3_CONNECT_TIMEOUT),
+                read_timeout=_positive_int(params, 's3_read_timeout', S3_READ_TIMEOUT),
+                retries={'total_max_attempts': _positive_int(params, 's3_max_attempts', S3_MAX_ATTEMPTS),
+                         'mode': 'standard'})
+
+
+def safe_url(url):
+    """``url`` without the user and password of its authority (for messages and results)."""
+    if not url or '@' not in url:
+        return url
+    scheme, sep, rest = url.partition('://')
+    if not sep:
+        scheme, rest = '', url
+    authority, slash, path = rest.partition('/')
+    if '@' in authority:
+        authority = '***@' + authority.rsplit('@', 1)[1]
+    return '%s%s%s%s%s' % (scheme, sep, authority, slash, path)
+
+
 def make_s3_client(params, max_pool_connections=None):
     """A boto3 S3 client from the S3 options (``s3_endpoint_url``, ``aws_region``, ``aws_access_key``,
-    ``aws_secret_key``): timeouts 10 s connect / 120 s read, 3 attempts in ``standard`` retry mode.
-    Without explicit keys boto3's usual chain applies.  ``max_pool_connections`` (default botocore's 10)
-    for callers running more requests in parallel.  Raises :class:`StoreError` (no secrets in it)."""
-    options = dict(connect_timeout=10, read_timeout=120, retries={'max_attempts': 3, 'mode': 'standard'})
+    ``aws_secret_key``) and the timeouts of :func:`s3_client_config`.  Without explicit keys boto3's usual
+    chain applies.  ``max_pool_connections`` (default botocore's 10) for callers running more requests in
+    parallel.  Raises :class:`StoreError` (no secrets in it)."""
+    options = s3_client_config(params)
     if max_pool_connections:
         options['max_pool_connections'] = max_pool_connections
     config = botocore.config.Config(**options)
@@ -378,7 +527,7 @@ def make_s3_client(params, max_pool_connections=None):
         session = boto3.session.Session(**kwargs)
         return session.client('s3', endpoint_url=params.get('s3_endpoint_url') or None, config=config)
     except (botocore.exceptions.BotoCoreError, ValueError) as e:
-        raise StoreError('cannot set up the S3 client: %s' % e)
+        raise StoreError('cannot set up the S3 client: %s' % safe_url(str(e)))
 
 
 class S3Store(object):
@@ -397,12 +546,13 @@ class S3Store(object):
         self.storage_class = params.get('s3_storage_class') or 'STANDARD'
         self.sse = params.get('s3_sse')
         self.kms_key_id = params.get('s3_kms_key_id')
+        self.timeouts = s3_client_config(params)
         self.client = make_s3_client(params)
 
     def describe(self):
         url = 's3://%s/%s' % (self.bucket, self.prefix) if self.prefix else 's3://%s' % self.bucket
         if self.endpoint:
-            url += ' (endpoint %s)' % self.endpoint
+            url += ' (endpoint %s)' % safe_url(self.endpoint)
         return url
 
     def _k(self, key):
@@ -417,12 +567,23 @@ class S3Store(object):
                 return StoreError('cannot %s: access denied (%s); check the credentials and the bucket policy'
                                   % (what, code))
             return StoreError('cannot %s: %s %s' % (what, code, e.response.get('Error', {}).get('Message', '')))
+        endpoint = safe_url(self.endpoint) or 'AWS'
+        attempts = self.timeouts['retries']['total_max_attempts']
+        tries = '%d attempt%s' % (attempts, '' if attempts == 1 else 's')
+        if isinstance(e, botocore.exceptions.ConnectTimeoutError):
+            return StoreError('cannot %s: the S3 endpoint %s did not accept a connection within %d s (%s); check '
+                              'the endpoint, or raise s3_connect_timeout / s3_max_attempts'
+                              % (what, endpoint, self.timeouts['connect_timeout'], tries))
+        if isinstance(e, botocore.exceptions.ReadTimeoutError):
+            return StoreError('cannot %s: the S3 endpoint %s did not answer within %d s (%s); check the endpoint, '
+                              'or raise s3_read_timeout / s3_max_attempts'
+                              % (what, endpoint, self.timeouts['read_timeout'], tries))
         if isinstance(e, botocore.exceptions.EndpointConnectionError):
-            return StoreError('cannot %s: the S3 endpoint %s cannot be reached' % (what, self.endpoint or 'AWS'))
+            return StoreError('cannot %s: the S3 endpoint %s cannot be reached' % (what, endpoint))
         if isinstance(e, botocore.exceptions.NoCredentialsError):
             return StoreError('cannot %s: no AWS credentials (set aws_access_key/aws_secret_key or the '
                               'AWS_* environment)' % what)
-        return StoreError('cannot %s: %s' % (what, e))
+        return StoreError('cannot %s: %s' % (what, safe_url(str(e)) if self.endpoint else e))
 
     def check(self, create=False):
         try:
@@ -493,6 +654,62 @@ class S3Store(object):
             if r.get('Errors'):
                 err = r['Errors'][0]
                 raise StoreError('cannot delete %s: %s' % (err.get('Key'), err.get('Message') or err.get('Code')))
+
+    def find_leftovers(self, now):
+        """Pending multipart uploads on a data or globals object of a backup folder under our prefix."""
+        out = []
+        base = self.prefix + '/' if self.prefix else ''
+        try:
+            paginator = self.client.get_paginator('list_multipart_uploads')
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=base):
+                for up in page.get('Uploads', []):
+                    rel = up['Key'][len(base):]
+                    bid, sep, name = rel.partition('/')
+                    if not sep or not ID_RE.match(bid) or not WRITER_NAME_RE.match(name):
+                        continue
+                    # the later of the server's Initiated and the time in the backup id (our writer's clock): an
+                    # S3-compatible server with a wrong or fixed Initiated (moto says 2010) cannot make a running
+                    # upload look old
+                    started = id_time(bid)
+                    initiated = up.get('Initiated')
+                    if isinstance(initiated, datetime.datetime):
+                        if initiated.tzinfo is None:
+                            initiated = initiated.replace(tzinfo=datetime.timezone.utc)
+                        started = max(started, initiated)
+                    age = max(0.0, (now - started).total_seconds())
+                    stale = age > LEFTOVER_STALE_S
+                    reason = ('started %d s ago (more than %d s) and never completed' % (age, LEFTOVER_STALE_S)
+                              if stale else 'started %d s ago: it may still be in progress' % age)
+                    out.append({'key': rel, 'kind': 'multipart_upload', 'size': None, 'age_s': round(age, 3),
+                                'stale': stale, 'reason': reason, 'upload_id': up['UploadId']})
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+            raise self._error('list the pending uploads of %s' % self.describe(), e)
+        return out
+
+    def remove_leftover(self, leftover):
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self._k(leftover['key']),
+                                               UploadId=leftover['upload_id'])
+        except botocore.exceptions.ClientError as e:
+            if e.response.get('Error', {}).get('Code') in ('NoSuchUpload', '404'):
+                return
+            raise self._error('abort the upload of s3://%s/%s' % (self.bucket, self._k(leftover['key'])), e)
+        except botocore.exceptions.BotoCoreError as e:
+            raise self._error('abort the upload of s3://%s/%s' % (self.bucket, self._k(leftover['key'])), e)
+
+
+def find_leftovers(store, now=None):
+    """What writers killed before they could clean up left in ``store`` (see the module docstring)."""
+    return store.find_leftovers(now or utcnow())
+
+
+def sweep_leftovers(store, now=None, check_mode=False):
+    """Remove the stale leftovers (only list them in check mode); return them."""
+    stale = [x for x in find_leftovers(store, now) if x['stale']]
+    if not check_mode:
+        for x in stale:
+            store.remove_leftover(x)
+    return stale
 
 
 def part_size(number):
@@ -636,8 +853,21 @@ class _S3Writer(object):
 # ---------------------------------------------------------------------------------------------
 # manifests and the catalogue
 
+def _short(value, limit=40):
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[:limit] + '...'
+
+
+def _plain_name(name):
+    return isinstance(name, str) and bool(OBJECT_NAME_RE.match(name)) and name != MANIFEST_NAME
+
+
 def validate_manifest(manifest, backup_id=None):
-    """Return a list of problems (empty when the manifest is well-formed)."""
+    """Return a list of problems (empty when the manifest is well-formed); each names the field at fault.
+
+    Checks the type of every required field and the values a restore relies on: sha256 format, size, created_at,
+    a numeric major in pg_dump_version and server_version, the engine, format and compression known to the
+    restore, plain object names for data_key and globals.key, and the shape of tables, globals and tags."""
     problems = []
     if not isinstance(manifest, dict):
         return ['the manifest is not a JSON object']
@@ -649,16 +879,32 @@ def validate_manifest(manifest, backup_id=None):
     if problems:
         return problems
     if backup_id is not None and manifest['id'] != backup_id:
-        problems.append('the manifest id %s does not match its folder %s' % (manifest['id'], backup_id))
+        problems.append('the manifest id %s does not match its folder %s' % (_short(manifest['id']), backup_id))
     if not SHA256_RE.match(manifest['sha256']):
         problems.append('field sha256 is not a hex sha256')
     if manifest['size'] < 0:
         problems.append('field size is negative')
     try:
         parse_time(manifest['created_at'])
-    except ValueError:
-        problems.append('field created_at is not an ISO 8601 time')
-    if '/' in manifest['data_key'] or manifest['data_key'].startswith('.'):
+    except (ValueError, OverflowError):
+        problems.append('field created_at %s is not an ISO 8601 time' % _short(manifest['created_at']))
+    if not VERSION_NUMBER_RE.match(manifest['pg_dump_version']):
+        problems.append('field pg_dump_version %s is not a version number (like 15.18)'
+                        % _short(manifest['pg_dump_version']))
+    if not SERVER_VERSION_RE.match(manifest['server_version']):
+        problems.append('field server_version %s does not start with a major version number'
+                        % _short(manifest['server_version']))
+    num = manifest.get('server_version_num')
+    if num is not None and (isinstance(num, bool) or not isinstance(num, int) or num < 0):
+        problems.append('field server_version_num %s is not a version number' % _short(num))
+    if manifest['engine'] not in ENGINES:
+        problems.append('field engine %s is not one of %s' % (_short(manifest['engine']), ', '.join(ENGINES)))
+    if manifest['format'] not in FORMATS:
+        problems.append('field format %s is not one of %s' % (_short(manifest['format']), ', '.join(FORMATS)))
+    if manifest['compression'] not in COMPRESSIONS:
+        problems.append('field compression %s is not one of %s'
+                        % (_short(manifest['compression']), ', '.join(COMPRESSIONS)))
+    if not _plain_name(manifest['data_key']):
         problems.append('field data_key is not a plain object name')
     row_counts = manifest.get('row_counts', 'exact')
     if row_counts not in ROW_COUNT_KINDS:
@@ -673,9 +919,14 @@ def validate_manifest(manifest, backup_id=None):
             problems.append('field tables holds an entry that is not {schema, table, rows}')
             break
     g = manifest.get('globals')
-    if g is not None and not (isinstance(g, dict) and isinstance(g.get('key'), str)
-                              and isinstance(g.get('size'), int) and isinstance(g.get('sha256'), str)):
+    if g is not None and not (isinstance(g, dict) and _plain_name(g.get('key'))
+                              and isinstance(g.get('size'), int) and not isinstance(g.get('size'), bool)
+                              and g['size'] >= 0 and isinstance(g.get('sha256'), str)
+                              and SHA256_RE.match(g['sha256'])):
         problems.append('field globals is neither null nor {key, size, sha256}')
+    tags = manifest.get('tags')
+    if tags is not None and not isinstance(tags, dict):
+        problems.append('field tags is not a mapping')
     return problems
 
 
@@ -710,12 +961,12 @@ def list_backups(store, database=None, verify_checksum=False, now=None):
         try:
             manifest = json.loads(store.read_bytes(backup_key(bid, MANIFEST_NAME)).decode('utf-8'))
         except (ValueError, UnicodeDecodeError):
-            entry['reason'] = 'the manifest is not valid JSON'
+            entry['reason'] = 'the manifest of backup %s is not valid JSON' % bid
             entries.append(entry)
             continue
         problems = validate_manifest(manifest, bid)
         if problems:
-            entry['reason'] = 'the manifest is invalid: ' + '; '.join(problems)
+            entry['reason'] = 'the manifest of backup %s is invalid: %s' % (bid, '; '.join(problems))
             entries.append(entry)
             continue
         created = parse_time(manifest['created_at'])
@@ -726,13 +977,16 @@ def list_backups(store, database=None, verify_checksum=False, now=None):
         reason = ''
         if actual is None:
             reason = 'the data object %s is missing' % manifest['data_key']
-        elif actual != manifest['size']:
-            reason = 'the data object is %d bytes, the manifest says %d (truncated or corrupted)' % (
-                actual, manifest['size'])
+        elif actual < manifest['size']:
+            reason = 'the data object is %d bytes, the manifest says %d (truncated)' % (actual, manifest['size'])
+        elif actual > manifest['size']:
+            reason = 'the data object is %d bytes, the manifest says %d (larger than recorded: corrupted or ' \
+                     'overwritten)' % (actual, manifest['size'])
         elif manifest.get('globals'):
             g = manifest['globals']
             if names.get(g['key']) != g['size']:
-                reason = 'the globals object %s is missing or has the wrong size' % g['key']
+                reason = 'the globals object %s is missing or has the wrong size (%s bytes, the manifest says %d)' % (
+                    g['key'], names.get(g['key']), g['size'])
         if not reason and verify_checksum:
             digest, _n = sha256_of(store, backup_key(bid, manifest['data_key']))
             if digest != manifest['sha256']:

@@ -31,12 +31,17 @@ The manifest says which (``row_counts``); a manifest without the field has exact
 Python's share of the work is small and overlapped: 1 MiB reads from 1 MiB pipes, sha256 (which
 releases the GIL) and the store's writer, which for S3 uploads parts on a bounded pool of threads.
 
-The manifest is written last (commit marker).  Retention runs only once the new backup's data object
-has been checked in the store, never after a failure, and never deletes the newest valid backup.
+The manifest is written last (commit marker).  Retention runs only once the new backup is listed as
+valid by the store, never after a failure, and never deletes the newest valid backup.  In a retention
+policy 0 turns a rule off; a policy whose rules are all off is refused (see :func:`check_retention`).
+
+Before it writes, a run sweeps what killed runs left in the store (``backup_store.sweep_leftovers``),
+and the whole run is bounded by ``timeout`` seconds (:func:`deadline`; 0 turns it off).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import fcntl
 import hashlib
@@ -86,6 +91,32 @@ class BackupError(Exception):
 
 class Interrupted(BaseException):
     """SIGTERM/SIGINT arrived: clean up, then fail."""
+
+
+class DeadlineExceeded(Interrupted):
+    """The overall deadline (option ``timeout``) expired: clean up, then fail."""
+
+
+@contextlib.contextmanager
+def deadline(seconds):
+    """Raise :class:`DeadlineExceeded` in the main thread once ``seconds`` have passed (0 or None: no deadline).
+
+    A SIGALRM timer: it interrupts blocking calls (socket reads, waits on upload threads, pipe reads),
+    which plain timeouts cannot bound as a whole.  Disarmed on exit.  Outside the main thread it does nothing.
+    """
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expired(_signum, _frame):
+        raise DeadlineExceeded('the overall deadline of %d s (option timeout) expired' % seconds)
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def install_signal_handlers():
@@ -261,18 +292,54 @@ def _dt(entry):
     return bs.parse_time(entry['created_at'])
 
 
+RETENTION_RULES = ('daily', 'weekly', 'monthly', 'yearly', 'keep_last', 'max_age_days')
+GFS_BUCKETS = (('daily', lambda d: d.strftime('%Y-%m-%d')),
+               ('weekly', lambda d: '%04d-W%02d' % d.isocalendar()[:2]),    # ISO year and week
+               ('monthly', lambda d: d.strftime('%Y-%m')),                   # year and month
+               ('yearly', lambda d: d.strftime('%Y')))
+
+
+def check_retention(policy):
+    """The rules of ``policy`` that are on, as a dict; raises :class:`BackupError` for a policy to refuse.
+
+    One meaning of 0 for every rule: 0 turns the rule off, like an absent (None) rule.  No rule at all (``{}``
+    or None) keeps every backup.  A policy that names rules but turns all of them off is refused, so that
+    ``keep_last: 0`` never means "keep only the newest".  Negative values are refused.
+    """
+    policy = dict((k, v) for k, v in (policy or {}).items() if v is not None)
+    unknown = sorted(k for k in policy if k not in RETENTION_RULES)
+    if unknown:
+        raise BackupError('Could not apply retention: unknown rule %s. The rules are %s.'
+                          % (', '.join(unknown), ', '.join(RETENTION_RULES)))
+    for k in RETENTION_RULES:
+        v = policy.get(k)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+            raise BackupError('Could not apply retention: %s must be a whole number, got %r.' % (k, v))
+        if v is not None and v < 0:
+            raise BackupError('Could not apply retention: %s must not be negative (got %d). Give the positive '
+                              'number of backups (or days) to keep, or leave the rule out.' % (k, v))
+    on = dict((k, v) for k, v in policy.items() if v > 0)
+    if policy and not on:
+        raise BackupError('Could not apply retention: every rule given is 0 (%s), and 0 turns a rule off, so no '
+                          'rule says which backups to keep. Set at least one rule to a positive number, or leave '
+                          'retention out to keep every backup.'
+                          % ', '.join('%s: 0' % k for k in RETENTION_RULES if k in policy))
+    return on
+
+
 def plan_retention(entries, policy, now=None, protect=()):
     """Decide keep/delete for the backups of one database.
 
-    ``entries``: catalogue entries (``list_backups``), ``policy``: dict with any of
-    ``daily``, ``weekly``, ``monthly`` (GFS: the newest backup of each of the N most recent
-    days/ISO weeks/months that have backups), ``keep_last`` (N newest), ``max_age_days`` (younger
-    than N days).  A backup is kept when any rule keeps it; the newest valid backup is always kept;
-    invalid backups are left alone (``ignore``).  Returns a list of ``{id, created_at, action,
-    reasons}`` newest first.
+    ``entries``: catalogue entries (``list_backups``), ``policy``: dict with any of ``daily``, ``weekly``,
+    ``monthly``, ``yearly`` (GFS: the newest backup of each of the N most recent days / ISO weeks / year-months /
+    years that have backups), ``keep_last`` (N newest), ``max_age_days`` (younger than N days); 0 or None turns a
+    rule off, and a policy with every rule off is refused (:func:`check_retention`, raises :class:`BackupError`).
+    A backup is kept when any rule keeps it; the newest valid backup is always kept; invalid backups are left
+    alone (``ignore``); no rule at all keeps everything.  Returns a list of ``{id, created_at, action, reasons}``
+    newest first.
     """
     now = now or bs.utcnow()
-    policy = dict((k, v) for k, v in (policy or {}).items() if v is not None)
+    policy = check_retention(policy)
     valid = sorted([e for e in entries if e['valid']], key=lambda e: (_dt(e), e['id']), reverse=True)
     reasons = dict((e['id'], []) for e in valid)
     if valid:
@@ -286,15 +353,12 @@ def plan_retention(entries, policy, now=None, protect=()):
     if policy.get('keep_last'):
         for i, e in enumerate(valid[:policy['keep_last']]):
             reasons[e['id']].append('keep_last %d (#%d)' % (policy['keep_last'], i + 1))
-    if policy.get('max_age_days') is not None:
+    if policy.get('max_age_days'):
         limit = now - datetime.timedelta(days=policy['max_age_days'])
         for e in valid:
             if _dt(e) >= limit:
                 reasons[e['id']].append('younger than %d days' % policy['max_age_days'])
-    buckets = (('daily', lambda d: d.strftime('%Y-%m-%d')),
-               ('weekly', lambda d: '%04d-W%02d' % d.isocalendar()[:2]),
-               ('monthly', lambda d: d.strftime('%Y-%m')))
-    for rule, bucket_of in buckets:
+    for rule, bucket_of in GFS_BUCKETS:
         count = policy.get(rule)
         if not count:
             continue
@@ -335,6 +399,24 @@ def apply_retention(store, plan):
     return pruned
 
 
+def retain(store, db, backup_id, policy, now=None):
+    """Retention after the backup ``backup_id`` of ``db`` was committed: (plan, pruned ids).
+
+    Runs only when the store lists ``backup_id`` as valid; otherwise raises :class:`BackupError` and deletes
+    nothing.  Without a rule (``{}``) the plan keeps everything and nothing is deleted.
+    Raises :class:`backup_store.StoreError` when the store fails.
+    """
+    entries = bs.list_backups(store, database=db, now=now)
+    mine = [e for e in entries if e['id'] == backup_id]
+    if not mine or not mine[0]['valid']:
+        raise BackupError('Backed up database %s as %s, but the store does not list it as valid (%s); '
+                          'retention did not run. Check the store.' % (
+                              json.dumps(db), backup_id, mine[0]['reason'] if mine else 'not listed'))
+    plan = plan_retention(entries, policy, now=now, protect=(backup_id,))
+    pruned = apply_retention(store, plan) if check_retention(policy) else []
+    return plan, pruned
+
+
 # ---------------------------------------------------------------------------------------------
 # the backup
 
@@ -364,7 +446,31 @@ def _count_rows(conn, tables, out):
 
 
 def run_backup(params, check_mode=False, now=None):
-    """Back up ``params['db']`` into ``params['store']``; return the module result dict."""
+    """Back up ``params['db']`` into ``params['store']``; return the module result dict.
+
+    The whole run is bounded by ``params['timeout']`` seconds (0 or None: no deadline): on expiry the dump is
+    stopped, the partial object or multipart upload removed, and :class:`BackupError` says where it stopped.
+    """
+    db = params['db']
+    timeout = params.get('timeout')
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0):
+        raise BackupError('Could not back up database %s: timeout must be a number of seconds (0 turns the '
+                          'deadline off), got %r.' % (json.dumps(db), timeout))
+    state = {'phase': 'preflight', 'committed': None}
+    try:
+        with deadline(timeout):
+            return _run_backup(params, check_mode, now, state)
+    except DeadlineExceeded as e:
+        if state['committed']:
+            raise BackupError('Backed up database %s as %s, but %s during retention. The new backup is valid; '
+                              'rerun to apply retention, or raise timeout.' % (json.dumps(db), state['committed'], e))
+        raise BackupError('Could not back up database %s: %s during the %s. No backup was committed; retention '
+                          'did not run. Check the server and the store (S3 endpoints are '
+                          'bounded by s3_connect_timeout, s3_read_timeout and s3_max_attempts), or raise timeout.'
+                          % (json.dumps(db), e, state['phase']))
+
+
+def _run_backup(params, check_mode, now, state):
     t0 = time.monotonic()
     started = now or bs.utcnow()
     db = params['db']
@@ -373,6 +479,8 @@ def run_backup(params, check_mode=False, now=None):
     if row_counts not in ROW_COUNTS:
         raise BackupError('Could not back up database %s: row_counts must be one of %s.'
                           % (json.dumps(db), ', '.join(ROW_COUNTS)))
+    policy = params.get('retention') or {}
+    check_retention(policy)  # refuse a bad policy before any work
     timings = {}
     try:
         store = bs.open_store(params)
@@ -405,6 +513,8 @@ def run_backup(params, check_mode=False, now=None):
     if comp_argv and shutil.which(comp_argv[0]) is None:
         raise BackupError('Could not back up database %s: the %s program is not installed. Install it or set '
                           'compression to another value.' % (json.dumps(db), comp_argv[0]))
+    state['phase'] = 'check of the store'
+    swept, warnings = [], []
     try:
         existing = []
         if check_mode and store.kind == 'local' and not os.path.isdir(store.root):
@@ -413,6 +523,12 @@ def run_backup(params, check_mode=False, now=None):
             store.check(create=not check_mode)
             if check_mode:  # the plan needs the catalogue now; a real run reads it after the backup
                 existing = bs.list_backups(store, database=db, now=started)
+            state['phase'] = 'sweep of leftovers'
+            try:
+                swept = bs.sweep_leftovers(store, now=started, check_mode=check_mode)
+            except bs.StoreError as e:  # e.g. no permission to list uploads: the backup itself can still run
+                warnings.append('Could not sweep the leftovers of earlier runs in %s: %s. Remove them by hand or '
+                                'grant the permission.' % (store.describe(), e))
     except bs.StoreError as e:
         raise BackupError('Could not use the backup store %s: %s.' % (store.describe(), e))
     timings['preflight_s'] = round(time.monotonic() - t0, 3)
@@ -421,8 +537,9 @@ def run_backup(params, check_mode=False, now=None):
     data_name = bs.data_name(compression)
     result = {'changed': True, 'backup_id': backup_id, 'store': store.describe(),
               'key': bs.backup_key(backup_id, data_name), 'database': db, 'pruned': [], 'retention': [],
-              'manifest': {}, 'timings': timings}
-    policy = params.get('retention') or {}
+              'manifest': {}, 'timings': timings, 'swept': swept}
+    if warnings:
+        result['warnings'] = warnings
 
     if check_mode:
         hypothetical = {'id': backup_id, 'created_at': bs.format_time(started), 'valid': True, 'reason': 'ok'}
@@ -434,6 +551,7 @@ def run_backup(params, check_mode=False, now=None):
 
     written = []
     snap_conn = None
+    state['phase'] = 'backup'
     try:
         # 1. globals (small): pg_dumpall --globals-only
         globals_meta = None
@@ -546,6 +664,12 @@ def run_backup(params, check_mode=False, now=None):
         if not msg.startswith('Could not'):
             msg = 'Could not back up database %s: %s' % (json.dumps(db), msg)
         raise BackupError(msg + '. No backup was committed; retention did not run.')
+    except DeadlineExceeded as e:
+        _cleanup(store, written)
+        raise BackupError('Could not back up database %s to %s: %s while the dump was written; it was stopped and '
+                          'the partial object or upload removed. No backup was committed; retention did not run. '
+                          'Raise timeout if the backup needs longer, or check the server and the store.'
+                          % (json.dumps(db), store.describe(), e))
     except Interrupted as e:
         _cleanup(store, written)
         raise BackupError('Could not back up database %s: %s. No backup was committed; retention did not run.'
@@ -560,20 +684,12 @@ def run_backup(params, check_mode=False, now=None):
             except psycopg.Error:
                 pass
 
-    # 4. retention, only now that the new backup is committed and valid
+    # 4. retention, only once the store lists the new backup as valid
+    state['committed'] = backup_id
     t_ret = time.monotonic()
     result['manifest'] = manifest
     try:
-        entries = bs.list_backups(store, database=db)
-        mine = [e for e in entries if e['id'] == backup_id]
-        if not mine or not mine[0]['valid']:
-            raise BackupError('Backed up database %s as %s, but the store does not list it as valid (%s); '
-                              'retention did not run. Check the store.' % (
-                                  json.dumps(db), backup_id, mine[0]['reason'] if mine else 'not listed'))
-        plan = plan_retention(entries, policy, protect=(backup_id,))
-        result['retention'] = plan
-        if policy:
-            result['pruned'] = apply_retention(store, plan)
+        result['retention'], result['pruned'] = retain(store, db, backup_id, policy)
     except bs.StoreError as e:
         raise BackupError('Backed up database %s as %s, but retention failed: %s. The new backup is valid; '
                           'rerun to apply retention.' % (json.dumps(db), backup_id, e))

@@ -17,6 +17,11 @@ description:
     the manifest, is never valid. On any failure nothing is left under a valid name and retention does not run.
   - Applies retention (GFS, keep-last, max-age) only after the new backup is committed and listed as valid; the
     newest valid backup is never deleted, and invalid backups are left alone.
+  - Before it writes, removes what earlier runs killed before they could clean up left in the store (hidden temp
+    files of a local store, pending multipart uploads on S3), recognised by their marker and age, and returns them as
+    RV(swept). M(runbook.ops.db_backup_info) lists them as RV(runbook.ops.db_backup_info#module:leftovers).
+  - The whole run is bounded by O(timeout); each S3 request by O(s3_connect_timeout), O(s3_read_timeout) and
+    O(s3_max_attempts).
   - The password reaches C(pg_dump) through the E(PGPASSWORD) environment variable, never argv.
 author:
   - runbook.ops maintainers (@runbook-ops)
@@ -89,24 +94,41 @@ options:
   retention:
     description:
       - Which backups of this database to keep after the new one is committed. A backup is kept when any rule keeps
-        it; the newest valid backup is always kept. When no rule is set nothing is deleted.
+        it; the newest valid backup is always kept, and invalid backups are left alone.
+      - When the option is left out, or is empty, nothing is deleted.
+      - In every rule V(0) means B(this rule is off), the same as leaving the rule out. A policy whose rules are
+        all V(0) (for example O(retention.keep_last=0) alone) is refused before the backup starts, because no rule would say what
+        to keep; it never means "keep only the newest". Negative values are refused too.
     type: dict
     suboptions:
       daily:
-        description: Keep the newest backup of each of the N most recent days (UTC) that have backups.
+        description: Keep the newest backup of each of the N most recent days (UTC) that have backups. V(0) is off.
         type: int
       weekly:
-        description: Keep the newest backup of each of the N most recent ISO weeks that have backups.
+        description: Keep the newest backup of each of the N most recent ISO weeks (ISO year and week) that have
+          backups. V(0) is off.
         type: int
       monthly:
-        description: Keep the newest backup of each of the N most recent months that have backups.
+        description: Keep the newest backup of each of the N most recent months (year and month, so V(24) spans two
+          years) that have backups. V(0) is off.
+        type: int
+      yearly:
+        description: Keep the newest backup of each of the N most recent years that have backups. V(0) is off.
         type: int
       keep_last:
-        description: Keep the N newest backups.
+        description: Keep the N newest backups. V(0) is off.
         type: int
       max_age_days:
-        description: Keep the backups younger than N days.
+        description: Keep the backups younger than N days. V(0) is off.
         type: int
+  timeout:
+    description:
+      - Overall deadline of the run in seconds (preflight, sweep, dump, upload and retention). When it expires the
+        dump is stopped, the partial object or multipart upload is removed, and the task fails saying so.
+      - Aborting an S3 upload after the deadline can take up to O(s3_read_timeout) times O(s3_max_attempts) more.
+      - V(0) turns the deadline off.
+    type: int
+    default: 86400
   bin_dir:
     description:
       - Directory holding C(pg_dump) and C(pg_dumpall), for example C(/usr/lib/postgresql/16/bin). Default is the
@@ -162,6 +184,17 @@ EXAMPLES = r'''
       max_age_days: 30
   check_mode: true
   register: plan
+
+- name: Ten years of yearly backups plus a month of dailies; fail fast on a stuck S3 endpoint
+  runbook.ops.db_backup:
+    db: app
+    store: s3://acme-backups/postgres/app
+    s3_read_timeout: 30
+    s3_max_attempts: 2
+    timeout: 7200
+    retention:
+      daily: 31
+      yearly: 10
 '''
 
 RETURN = r'''
@@ -226,6 +259,18 @@ timings:
   returned: success
   type: dict
   sample: {preflight_s: 0.2, dump_s: 11.9, count_wait_s: 0.0, commit_s: 0.4, retention_s: 0.3, total_s: 12.5}
+swept:
+  description:
+    - What earlier runs, killed before they could clean up, left in the store and this run removed (in check mode,
+      what it would remove); the same shape as RV(runbook.ops.db_backup_info#module:leftovers).
+    - Only leftovers recognised by the marker of the writer are removed, and only once their writer cannot still be
+      running (its process is gone on this host, or it has not written for 24 hours).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{key: 20260130T020000Z-app-1a2b3c/.data.dump.zst.rbo-tmp.5bce98f7.4242.0a1b2c3d, kind: temporary_file,
+            size: 1048576, age_s: 86000.0, stale: true,
+            reason: left by a db_backup run (pid 4242 on this host) that no longer runs}]
 peak_rss_mib:
   description: Peak resident memory of the module process in MiB (the S3 upload keeps a bounded number of parts in
     memory; pg_dump and the compressor run in their own processes).
@@ -259,8 +304,9 @@ def argument_spec():
         globals=dict(type='bool', default=False),
         tags=dict(type='dict', default={}),
         retention=dict(type='dict', options=dict(
-            daily=dict(type='int'), weekly=dict(type='int'), monthly=dict(type='int'),
+            daily=dict(type='int'), weekly=dict(type='int'), monthly=dict(type='int'), yearly=dict(type='int'),
             keep_last=dict(type='int'), max_age_days=dict(type='int'))),
+        timeout=dict(type='int', default=86400),
         bin_dir=dict(type='path'),
     )
     return spec
@@ -273,11 +319,6 @@ def main():
         module.fail_json(msg=missing_required_lib('psycopg'), exception=PSYCOPG_IMP_ERR)
     if module.params['store'].startswith('s3://') and not backup_store.HAS_BOTO3:
         module.fail_json(msg=missing_required_lib('boto3'), exception=backup_store.BOTO3_IMP_ERR)
-    retention = module.params['retention'] or {}
-    negative = sorted(k for k, v in retention.items() if v is not None and v < 0)
-    if negative:
-        module.fail_json(msg='Could not apply retention: %s must not be negative. Use 0 or leave it out.'
-                         % ', '.join(negative))
     if module.params['compression_threads'] < 1:
         module.fail_json(msg='Could not back up: compression_threads must be at least 1.')
     pg_backup.install_signal_handlers()

@@ -15,6 +15,9 @@ description:
     records; with O(verify_checksum=true) the data is also read and its sha256 compared.
   - Selects one backup with O(backup) (V(latest), an id, or V(before:<ISO time>)), the same way
     M(runbook.ops.db_restore) does, so a play can show what a restore would use.
+  - Lists, as RV(leftovers), what runs of M(runbook.ops.db_backup) that were killed before they could clean up left
+    in the store (hidden temp files of a local store, pending multipart uploads on S3); the next
+    M(runbook.ops.db_backup) run removes those marked stale.
   - Read-only; never reports a change.
 author:
   - runbook.ops maintainers (@runbook-ops)
@@ -155,6 +158,52 @@ store:
   returned: success
   type: str
   sample: s3://acme-backups/postgres/app
+leftovers:
+  description:
+    - What runs of M(runbook.ops.db_backup) killed before they could clean up left in the store, found by the marker of
+      their writer (never by a name a user could have chosen). Never part of RV(backups), never restorable; listed
+      only, never removed here.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    key:
+      description: Key relative to the store root (the temp file, or the object a multipart upload was writing).
+      type: str
+      returned: always
+      sample: 20260130T020000Z-app-1a2b3c/.data.dump.zst.rbo-tmp.5bce98f7.4242.0a1b2c3d
+    kind:
+      description: V(temporary_file) (local store) or V(multipart_upload) (S3).
+      type: str
+      returned: always
+      sample: temporary_file
+    size:
+      description: Bytes written so far (null for a multipart upload).
+      type: int
+      returned: always
+      sample: 1048576
+    age_s:
+      description: Seconds since the temp file was last written to, or since the upload was started.
+      type: float
+      returned: always
+      sample: 86000.0
+    stale:
+      description: Whether its writer can no longer be running (its process is gone on this host, or it is older than
+        24 hours); the next M(runbook.ops.db_backup) run removes the stale ones.
+      type: bool
+      returned: always
+      sample: true
+    reason:
+      description: Why it is, or is not yet, stale.
+      type: str
+      returned: always
+      sample: left by a db_backup run (pid 4242 on this host) that no longer runs
+    upload_id:
+      description: The multipart upload id.
+      type: str
+      returned: for multipart uploads
+      sample: 2~abcdef
+  sample: []
 '''
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -180,10 +229,16 @@ def main():
     except bs.StoreError as e:
         module.fail_json(msg='Could not list the backups in %s: %s. Check the store URL, the endpoint and the '
                          'credentials.' % (module.params['store'], e))
+    try:
+        leftovers = bs.find_leftovers(store)
+    except bs.StoreError as e:  # e.g. no permission to list pending uploads: the backups are listed all the same
+        leftovers = []
+        module.warn('Could not list the leftovers of killed runs in %s: %s.' % (store.describe(), e))
     valid = [e for e in entries if e['valid']]
     result = dict(changed=False, store=store.describe(), backups=[bs.public_entry(e) for e in entries],
                   count=len(entries), valid_count=len(valid),
-                  newest_valid_age_s=valid[0]['age_s'] if valid else None, selected={}, selected_reason='')
+                  newest_valid_age_s=valid[0]['age_s'] if valid else None, selected={}, selected_reason='',
+                  leftovers=leftovers)
     if module.params['backup']:
         try:
             chosen = bs.select_backup(entries, module.params['backup'])

@@ -12,8 +12,10 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 import boto3
@@ -206,3 +208,80 @@ def tmpfs_dir(tmp_path):
         yield str(d)
     finally:
         subprocess.run(['umount', str(d)], check=False)
+
+
+def held_pg_dump(bindir, mib, pidfile, release):
+    """A pg_dump that writes ``mib`` MiB of random bytes, records its parent's pid (the module process) in
+    ``pidfile``, then holds still until the file ``release`` exists (at most 5 minutes) and exits 0.
+    ``--version`` is the real pg_dump's."""
+    real = shutil.which('pg_dump')
+    body = '''#!%(py)s
+import os, sys, time
+real = %(real)r
+if sys.argv[1:2] == ['--version']:
+    os.execv(real, [real] + sys.argv[1:])
+with open(%(pidfile)r + '.tmp', 'w') as f:
+    f.write(str(os.getppid()))
+os.rename(%(pidfile)r + '.tmp', %(pidfile)r)
+block = os.urandom(1024 * 1024)
+for _ in range(%(mib)d):
+    sys.stdout.buffer.write(block)
+sys.stdout.buffer.flush()
+end = time.time() + 300
+while not os.path.exists(%(release)r) and time.time() < end:
+    time.sleep(0.05)
+''' % {'py': sys.executable, 'real': real, 'mib': mib, 'pidfile': pidfile, 'release': release}
+    return write_fake_tool(bindir, 'pg_dump', body)
+
+
+def wait_for(predicate, timeout=120.0, what='the condition'):
+    """Poll ``predicate`` until it returns something true; fail after ``timeout`` s (a generous bound)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    pytest.fail('timed out waiting for %s' % what)
+
+
+class FrozenEndpoint(object):
+    """A real TCP server on 127.0.0.1 that accepts every connection and never answers (nor closes)."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(('127.0.0.1', 0))
+        self.sock.listen(128)
+        self.sock.settimeout(0.2)
+        self.url = 'http://127.0.0.1:%d' % self.sock.getsockname()[1]
+        self.accepted = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self):
+        while not self._stop.is_set():
+            try:
+                conn, _addr = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.accepted.append(conn)  # held open: never read, never answered
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(5)
+        for c in self.accepted:
+            c.close()
+        self.sock.close()
+
+
+@pytest.fixture
+def frozen_endpoint():
+    srv = FrozenEndpoint()
+    try:
+        yield srv
+    finally:
+        srv.close()

@@ -154,7 +154,7 @@ def test_local_writer_atomic_and_abort(tmp_path):
     store = bs.open_store({'store': str(tmp_path)})
     w = store.open_writer('20260315T120000Z-app-abcdef/data.dump')
     w.write(b'partial')
-    assert os.listdir(str(tmp_path / '20260315T120000Z-app-abcdef'))[0].startswith('.data.dump.tmp-')
+    assert os.listdir(str(tmp_path / '20260315T120000Z-app-abcdef'))[0].startswith('.data.dump.rbo-tmp.')
     assert store.list_objects() == {}
     w.abort()
     assert os.listdir(str(tmp_path)) == []  # temp file and the folder it made are gone

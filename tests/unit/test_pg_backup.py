@@ -142,8 +142,9 @@ def test_retention_never_deletes_newest_valid_and_ignores_invalid():
                        'reasons': ['invalid (no manifest): retention leaves it alone']}
     assert plan[1]['action'] == 'keep' and plan[1]['reasons'] == ['newest valid backup']
     assert [p['action'] for p in plan[2:]] == ['delete', 'delete']
-    # keep_last 0 still keeps the newest valid one; no rule keeps all
-    assert [p['action'] for p in pb.plan_retention(es, {'keep_last': 0}, now=NOW)] == ['keep', 'delete', 'delete']
+    # keep_last 0 turns the rule off: alone, it is refused (never "keep only the newest"); no rule keeps all
+    with pytest.raises(pb.BackupError, match='0 turns a rule off'):
+        pb.plan_retention(es, {'keep_last': 0}, now=NOW)
     assert [p['action'] for p in pb.plan_retention(es, {}, now=NOW)] == ['keep'] * 3
     # the backup just made is protected even when a faked future backup is "newer"
     future = entry(NOW + datetime.timedelta(days=1))
