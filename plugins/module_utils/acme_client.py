@@ -8,16 +8,19 @@ Pieces, each unit-testable:
   * responders: ``WebrootResponder`` (files under <webroot>/.well-known/acme-challenge/)
     and ``StandaloneResponder`` (a tiny HTTP server on a port), both clean up after themselves
   * ``AcmeSession``: directory, account, order, challenges, finalize, chain selection
-  * ``FileSet``: writes every output to a temp file beside its target first, then backs up
-    the old files and renames the new ones in; nothing under a live name is touched
-    before every new file is fully on disk.
+  * ``FileSet``: writes every output to a temp file beside its target first, keeps the old
+    files (hard links beside them), then renames the new ones in, all or nothing: when one
+    rename fails, the files already swapped are put back; nothing under a live name is
+    touched before every new file is fully on disk.
 Every failure is raised as ``AcmeFailure`` with a message ready for ``fail_json``.
 """
 
 from __future__ import annotations
 
 import datetime
+import errno
 import os
+import secrets
 import shutil
 import tempfile
 import threading
@@ -52,11 +55,18 @@ USER_AGENT = 'runbook.ops-cert_renew'
 
 
 class AcmeFailure(Exception):
-    """Renewal failed; ``stage`` names the step (account, order, challenge, finalize, write)."""
+    """Renewal failed; ``stage`` names the step (account, order, challenge, finalize, write).
 
-    def __init__(self, msg, stage):
+    ``files_state`` says what the failure left on disk: ``untouched`` (no live file was replaced), ``restored``
+    (some were replaced and all were put back; the message says so) or ``mixed`` (putting them back failed; the
+    message lists the new and the old files). ``written`` lists the new files left in place.
+    """
+
+    def __init__(self, msg, stage, files_state='untouched', written=None):
         super().__init__(msg)
         self.stage = stage
+        self.files_state = files_state
+        self.written = list(written or [])
 
 
 # ---------------------------------------------------------------- keys
@@ -130,18 +140,29 @@ def _chown(path, owner, group, target):
     shutil.chown(path, user=owner, group=group)
 
 
+def _oserror(e):
+    """``Device or resource busy (EBUSY)``: the cause of an OSError without the temp file names."""
+    code = errno.errorcode.get(e.errno)
+    return '%s (%s)' % (e.strerror or e, code) if code else str(e.strerror or e)
+
+
 class FileSet:
-    """Stage several files next to their targets, then swap them in together.
+    """Stage several files next to their targets, then swap them in together, all or nothing.
 
     ``add()`` writes to a temp file in the target directory (fsynced, final mode
-    and owner already set); ``commit()`` copies each existing target to
-    ``<target>.bak`` and renames the temp file over it; ``abort()`` removes the
-    temp files, so a failure before commit leaves the old files untouched.
+    and owner already set). ``commit()`` first keeps each existing target under a
+    hidden name beside it (a hard link, or a copy where linking is refused), then
+    renames the temp files over the targets; when one rename fails (a bind-mounted
+    or immutable file: EBUSY, EPERM) the targets already replaced are put back from
+    what was kept, so either every file is new or every file is old. On success the
+    kept files become ``<target>.bak`` (or are removed). ``abort()`` removes the temp
+    files, so a failure before commit leaves the old files untouched.
     """
 
     def __init__(self):
         self.staged = []  # (tmp, target)
         self.backups = {}
+        self.warnings = []
 
     def add(self, target, data, mode, owner=None, group=None):
         directory = os.path.dirname(os.path.abspath(target)) or '.'
@@ -163,20 +184,39 @@ class FileSet:
         except (OSError, LookupError) as e:
             raise AcmeFailure('Could not write %s: %s.' % (target, e), 'write')
 
-    def commit(self, backup=True):
-        for tmp, target in self.staged:
-            if backup and os.path.exists(target):
-                bak = target + '.bak'
-                shutil.copy2(target, bak)
-                st = os.stat(target)
-                if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
-                    os.chown(bak, st.st_uid, st.st_gid)
-                self.backups[target] = bak
-        for tmp, target in self.staged:
-            os.rename(tmp, target)
-        directories = set(os.path.dirname(os.path.abspath(t)) for dummy, t in self.staged)
-        self.staged = []
-        for d in directories:
+    @staticmethod
+    def _keep_old(target):
+        """Keep the current ``target`` under a hidden name beside it; None when there is no target."""
+        if not os.path.lexists(target):
+            return None
+        directory, base = os.path.split(os.path.abspath(target))
+        while True:
+            keep = os.path.join(directory, '.%s.%s.old' % (base, secrets.token_hex(6)))
+            if not os.path.lexists(keep):
+                break
+        try:
+            os.link(target, keep, follow_symlinks=False)  # the very same inode: content, mode and owner
+            return keep
+        except FileExistsError:
+            raise
+        except OSError:
+            pass  # immutable, foreign-owned with protected_hardlinks, or a bind mount: copy it instead
+        try:
+            shutil.copy2(target, keep, follow_symlinks=False)
+            st = os.lstat(target)
+            if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+                os.chown(keep, st.st_uid, st.st_gid, follow_symlinks=False)
+        except BaseException:
+            try:
+                os.unlink(keep)
+            except OSError:
+                pass
+            raise
+        return keep
+
+    @staticmethod
+    def _fsync_dirs(targets):
+        for d in set(os.path.dirname(os.path.abspath(t)) for t in targets):
             try:
                 fd = os.open(d, os.O_RDONLY)
                 try:
@@ -185,7 +225,102 @@ class FileSet:
                     os.close(fd)
             except OSError:
                 pass
+
+    @staticmethod
+    def _unlink_quietly(path):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+    def commit(self, backup=True):
+        targets = [t for dummy, t in self.staged]
+        kept = {}
+        try:
+            for target in targets:
+                kept[target] = self._keep_old(target)
+        except OSError as e:
+            for keep in kept.values():
+                if keep:
+                    self._unlink_quietly(keep)
+            failed = [t for t in targets if t not in kept][0]
+            raise AcmeFailure('Could not install the new certificate: could not keep a copy of %s before replacing '
+                              'it: %s. Check that its directory is writable and has free space.'
+                              % (failed, _oserror(e)), 'write')
+        done = []
+        for tmp, target in self.staged:
+            try:
+                os.rename(tmp, target)
+            except OSError as e:
+                self._roll_back(targets, done, kept, target, e)
+            done.append(target)
+        self.staged = []
+        self._fsync_dirs(targets)
+        for target in targets:
+            keep = kept[target]
+            if keep is None:
+                continue
+            if not backup:
+                self._unlink_quietly(keep)
+                continue
+            bak = target + '.bak'
+            try:
+                if os.path.islink(keep):  # a symlinked target (certbot-style live/): back up the content
+                    shutil.copy2(keep, bak)
+                    os.unlink(keep)
+                else:
+                    os.replace(keep, bak)
+                self.backups[target] = bak
+            except OSError as e:
+                self._unlink_quietly(keep)
+                self.warnings.append('The new certificate files are installed, but the old %s could not be kept as '
+                                     '%s: %s.' % (target, bak, _oserror(e)))
         return self.backups
+
+    def _roll_back(self, targets, done, kept, failed, error):
+        """Put back every target already replaced, clean up, and raise an AcmeFailure that tells the truth."""
+        stuck = []  # (target, keep or None, OSError): still new after the attempt to put the old one back
+        for target in reversed(done):
+            keep = kept[target]
+            try:
+                if keep is None:
+                    os.unlink(target)  # it did not exist before this commit
+                else:
+                    os.rename(keep, target)
+            except OSError as e:
+                stuck.append((target, keep, e))
+        for tmp, target in self.staged:
+            if target not in done:
+                self._unlink_quietly(tmp)
+        stuck_targets = [t for t, dummy, dummy in stuck]
+        for target in targets:
+            if kept[target] and target not in done:
+                self._unlink_quietly(kept[target])  # never replaced: its keep is a spare link
+        self.staged = []
+        self._fsync_dirs(targets)
+        cause = '%s could not be replaced: %s' % (failed, _oserror(error))
+        hint = 'Check that %s is not a bind mount or an immutable file (lsattr), then rerun.' % failed
+        if not stuck:
+            put_back = ('The files already replaced (%s) were put back' % ', '.join(done) if done
+                        else 'No file had been replaced yet')
+            raise AcmeFailure('Could not install the new certificate: %s. %s, so the old certificate files are all in '
+                              'place. %s' % (cause, put_back, hint), 'write', files_state='restored')
+        new = [t for t in targets if t in stuck_targets]
+        old = [t for t in targets if t not in stuck_targets and kept[t] is not None]
+        absent = [t for t in targets if t not in stuck_targets and kept[t] is None]
+        where = []
+        for target, keep, e in stuck:
+            if keep is None:
+                where.append('%s did not exist before and could not be removed (%s)' % (target, _oserror(e)))
+            else:
+                where.append('The old %s is kept at %s (%s)' % (target, keep, _oserror(e)))
+        raise AcmeFailure(
+            'Could not install the new certificate: %s, and putting the old files back failed too. NEW files in '
+            'place: %s. OLD files in place: %s.%s %s. Move the kept files back by hand before the service reloads '
+            '(the key and certificate must match), or rerun once %s can be replaced.'
+            % (cause, ', '.join(new), ', '.join(old) or 'none',
+               (' Still absent as before: %s.' % ', '.join(absent)) if absent else '', '. '.join(where), failed),
+            'write', files_state='mixed', written=new)
 
     def abort(self):
         for tmp, dummy in self.staged:

@@ -15,10 +15,15 @@ from __future__ import annotations
 #     shared/                   files and dirs linked into every release (shared_paths)
 #     history.jsonl             one JSON object per switch / failure mark
 #     deploy.lock               the deploy lock (JSON: owner, host, pid, created, expires)
+#     .app_release.lock         the module lock: flock()ed by every app_release run while it switches, marks or
+#                               prunes (never removed: an flock lives on the inode)
+#     releases/.prune-<id>-*    a release being deleted by cleanup (renamed away first, marker inside)
 #
 # Order always comes from the release ids, never from file times.
 
+import contextlib
 import datetime
+import fcntl
 import grp
 import hashlib
 import json
@@ -30,6 +35,7 @@ import socket
 import stat
 import tarfile
 import tempfile
+import time
 import zipfile
 
 RELEASE_ID_RE = re.compile(r'^[0-9]{8}T[0-9]{6}Z$')
@@ -38,6 +44,10 @@ SHARED_DIR = 'shared'
 CURRENT = 'current'
 HISTORY_FILE = 'history.jsonl'
 LOCK_FILE = 'deploy.lock'
+MUTEX_FILE = '.app_release.lock'
+MUTEX_WAIT = 300  # seconds a run waits for another run's switch/prune; they hold it for moments
+PRUNE_PREFIX = '.prune-'
+PRUNE_MARKER = '.app_release-prune'
 META_FILE = '.release.json'
 REVISION_FILE = 'REVISION'
 FAILED_SUFFIX = '.failed'
@@ -485,9 +495,70 @@ class ReleaseTree(object):
         self.current = os.path.join(self.app_root, CURRENT)
         self.history_file = history_file or os.path.join(self.app_root, HISTORY_FILE)
         self.lock_file = os.path.join(self.app_root, LOCK_FILE)
+        self.mutex_file = os.path.join(self.app_root, MUTEX_FILE)
+        self.mutex_wait = MUTEX_WAIT
         self.check_mode = check_mode
         self.actor = actor
         self.reason = reason
+        self.cleanup_skipped = []  # releases cleanup planned to remove but spared: current pointed to them
+        self._mutex_depth = 0
+
+    # ----- the module lock
+    @contextlib.contextmanager
+    def mutex(self):
+        """Hold ``.app_release.lock`` (flock) around a switch, a failure mark, an install or a prune.
+
+        Every app_release run on this app_root takes it, so one run's plan (what to prune, whether a release
+        exists, which release is active) cannot be changed by another run before it acts on it. It is not the
+        deploy lock (a lease with an owner that the deploy role holds across a whole deploy); it is held for
+        moments and dies with the process. Re-entrant; a no-op in check mode and while app_root does not exist.
+        """
+        if self.check_mode or self._mutex_depth or not os.path.isdir(self.app_root):
+            self._mutex_depth += 1
+            try:
+                yield
+            finally:
+                self._mutex_depth -= 1
+            return
+        fd = os.open(self.mutex_file, os.O_RDWR | os.O_CREAT | getattr(os, 'O_CLOEXEC', 0), 0o644)
+        try:
+            self._flock(fd)
+            holder = json.dumps({'pid': os.getpid(), 'host': socket.gethostname(), 'actor': self.actor,
+                                 'since': isoformat(utcnow())}, sort_keys=True)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (holder + '\n').encode('utf-8'), 0)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._mutex_depth = 1
+        try:
+            yield
+        finally:
+            self._mutex_depth = 0
+            os.close(fd)  # closing the only descriptor releases the flock
+
+    def _flock(self, fd):
+        deadline = time.monotonic() + self.mutex_wait
+        pause = 0.01
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except (BlockingIOError, InterruptedError):
+                if time.monotonic() >= deadline:
+                    break
+            time.sleep(pause)
+            pause = min(pause * 2, 0.2)
+        try:
+            holder = json.loads(os.pread(fd, 4096, 0).decode('utf-8', 'replace') or '{}')
+        except ValueError:
+            holder = {}
+        if not isinstance(holder, dict):
+            holder = {}
+        raise ReleaseError('Could not lock %s: another app_release run holds it (pid %s on %s, actor %s, since %s) '
+                           'and did not finish within %d s. Wait for that run, or check whether that process hangs.'
+                           % (self.mutex_file, holder.get('pid', '?'), holder.get('host', '?'),
+                              holder.get('actor'), holder.get('since', '?'), self.mutex_wait))
 
     # ----- reading
     def release_path(self, release_id):
@@ -537,7 +608,7 @@ class ReleaseTree(object):
         active = self.active() if active is None else active
         releases = self.releases() if releases is None else releases
         failed = set(self.failed() if failed is None else failed)
-        older = [r for r in releases if r not in failed and (active is None or r < active)]
+        older = [r for r in sort_release_ids(releases) if r not in failed and (active is None or r < active)]
         return older[-1] if older else None
 
     def snapshot(self):
@@ -588,20 +659,63 @@ class ReleaseTree(object):
                 os.makedirs(d, mode=0o755, exist_ok=True)
 
     def cleanup(self, keep, keep_failed, protect=()):
-        releases = self.releases()
-        doomed = plan_cleanup(releases, self.active(), self.failed(), keep, keep_failed, protect)
-        if not self.check_mode:
+        """Keep-N cleanup under the module lock; returns the release ids removed (would remove in check mode).
+
+        ``current`` is read again right before each deletion: a release it points to at that moment is never
+        removed, even when something outside app_release switched to it after the plan was made (listed in
+        ``cleanup_skipped``). A release is renamed away before it is deleted, so a failed or interrupted delete
+        never leaves a half-deleted release under its id.
+        """
+        self.cleanup_skipped = []
+        with self.mutex():
+            doomed = plan_cleanup(self.releases(), self.active(), self.failed(), keep, keep_failed, protect)
+            if self.check_mode:
+                return doomed
+            self._sweep_prune_leftovers()
+            removed = []
             for rid in doomed:
-                path = self.release_path(rid)
-                if os.path.islink(path):
-                    os.unlink(path)
+                if self._remove_release(rid):
+                    removed.append(rid)
                 else:
-                    shutil.rmtree(path)
-                try:
-                    os.unlink(path + FAILED_SUFFIX)
-                except FileNotFoundError:
-                    pass
-        return doomed
+                    self.cleanup_skipped.append(rid)
+            if removed:
+                fsync_dir(self.releases_dir)
+            return removed
+
+    def _remove_release(self, rid):
+        """Delete one release unless current points to it right now. Caller holds the module lock."""
+        path = self.release_path(rid)
+        if self.active() == rid:
+            return False
+        if os.path.islink(path):
+            os.unlink(path)
+        elif os.path.isdir(path):
+            trash = tempfile.mkdtemp(prefix='%s%s-' % (PRUNE_PREFIX, rid), dir=self.releases_dir)
+            with open(os.path.join(trash, PRUNE_MARKER), 'w', encoding='utf-8') as f:
+                json.dump({'release_id': rid, 'pid': os.getpid(), 'time': isoformat(utcnow())}, f)
+            os.rename(path, os.path.join(trash, rid))
+            if self.active() == rid:  # switched from outside between the check and the rename: put it back
+                os.rename(os.path.join(trash, rid), path)
+                shutil.rmtree(trash, ignore_errors=True)
+                return False
+            shutil.rmtree(trash)
+        try:
+            os.unlink(path + FAILED_SUFFIX)
+        except FileNotFoundError:
+            pass
+        return True
+
+    def _sweep_prune_leftovers(self):
+        """Finish deletes an interrupted cleanup left: only ``.prune-*`` dirs that carry the prune marker."""
+        try:
+            names = os.listdir(self.releases_dir)
+        except FileNotFoundError:
+            return
+        for name in names:
+            full = os.path.join(self.releases_dir, name)
+            if (name.startswith(PRUNE_PREFIX) and not os.path.islink(full)
+                    and os.path.isfile(os.path.join(full, PRUNE_MARKER))):
+                shutil.rmtree(full, ignore_errors=True)
 
     def present(self, release_id, source, shared_paths=(), owner=None, group=None, mode=None,
                 force=False):
@@ -661,16 +775,29 @@ class ReleaseTree(object):
             os.chmod(tmp, int(str(mode), 8) if mode else 0o755)
             if owner or group:
                 chown_tree(tmp, owner, group)
-            replaced = False
-            if os.path.isdir(path):
-                old = tempfile.mkdtemp(prefix='.old-%s-' % release_id, dir=self.releases_dir)
-                os.rename(path, os.path.join(old, 'r'))
-                os.rename(tmp, path)
-                shutil.rmtree(old, ignore_errors=True)
-                replaced = True
-            else:
-                os.rename(tmp, path)
-            fsync_dir(self.releases_dir)
+            with self.mutex():  # install under the module lock: no run activates or prunes it meanwhile
+                replaced = False
+                if os.path.isdir(path):
+                    if meta is None and not force:  # another run created it while this one fetched
+                        have = self.metadata(release_id).get('checksum')
+                        if have == checksum:
+                            shutil.rmtree(tmp, ignore_errors=True)
+                            return {'changed': False, 'checksum': have, 'revision': revision, 'kind': kind,
+                                    'replaced': False}
+                        raise ReleaseError('Could not create release %s: another run created it meanwhile with '
+                                           'checksum %s, and the source is %s. Use a new release_id, or force=true '
+                                           'to replace it.' % (release_id, have, checksum))
+                    if self.active() == release_id:
+                        raise ReleaseError('Could not replace release %s: it is the active release. Activate '
+                                           'another release first.' % release_id)
+                    old = tempfile.mkdtemp(prefix='.old-%s-' % release_id, dir=self.releases_dir)
+                    os.rename(path, os.path.join(old, 'r'))
+                    os.rename(tmp, path)
+                    shutil.rmtree(old, ignore_errors=True)
+                    replaced = True
+                else:
+                    os.rename(tmp, path)
+                fsync_dir(self.releases_dir)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -678,6 +805,10 @@ class ReleaseTree(object):
 
     def activate(self, release_id, force=False):
         validate_release_id(release_id)
+        with self.mutex():
+            return self._activate(release_id, force)
+
+    def _activate(self, release_id, force):
         path = self.release_path(release_id)
         if not os.path.isdir(path):
             raise ReleaseError('Could not activate release %s: %s does not exist. Create it first with '
@@ -707,6 +838,10 @@ class ReleaseTree(object):
 
     def mark_failed(self, release_id, force=False):
         validate_release_id(release_id)
+        with self.mutex():
+            return self._mark_failed(release_id, force)
+
+    def _mark_failed(self, release_id, force):
         path = self.release_path(release_id)
         if not os.path.isdir(path):
             raise ReleaseError('Could not mark release %s failed: %s does not exist. Check the release_id '

@@ -161,6 +161,11 @@ notes:
   - The deploy role runs cleanup (O(keep)) only after its health gate passed, so an unproven release never pushes the
     last good release out.
   - Releases are listed only when their directory name is a valid release id; other entries are left alone.
+  - Every run that switches, marks, installs or prunes holds the module lock C(<app_root>/.app_release.lock) (an
+    C(flock), released when the run ends, waiting up to 300 seconds for another run), so two runs at once never
+    prune a release the other one just made current. It is not the deploy lock of O(state=locked).
+  - Right before each deletion cleanup reads C(current) again and never removes the release it points to, even when
+    something outside this module switched to it; that release is kept with a warning.
 seealso:
   - module: runbook.ops.app_release_info
   - name: ansistrano deploy
@@ -271,7 +276,9 @@ failed_releases:
   elements: str
   sample: ["20261122T090000Z"]
 removed_releases:
-  description: Releases keep-N cleanup removed (would remove in check mode).
+  description:
+    - Releases keep-N cleanup removed (would remove in check mode).
+    - A release that C(current) pointed to at the moment of deletion is not removed and not listed here.
   returned: when O(state) is V(present) or V(active)
   type: list
   elements: str
@@ -362,29 +369,38 @@ def run(module, tree):
         result.update(changed=r['changed'], lock=None)
         after['lock_owner'] = None
     elif state == 'present':
+        # fetches and unpacks outside the module lock; installs under it
         r = tree.present(p['release_id'], make_source(module), p['shared_paths'], p['owner'], p['group'],
                          p['mode'], p['force'])
         result.update(changed=r['changed'], checksum=r['checksum'], revision=r['revision'])
         if p['release_id'] not in after['releases']:
             after['releases'] = sorted(after['releases'] + [p['release_id']])
-    elif state == 'active':
-        r = tree.activate(p['release_id'], p['force'])
-        result.update(changed=r['changed'], previous_release=r['previous_release'])
-        after['active_release'] = p['release_id']
-    elif state == 'failed':
-        r = tree.mark_failed(p['release_id'], p['force'])
-        result['changed'] = r['changed']
-        if p['release_id'] not in after['failed_releases']:
-            after['failed_releases'] = sorted(after['failed_releases'] + [p['release_id']])
 
-    if state in ('present', 'active'):
-        # cleanup sees the predicted state in check mode: the release being created/activated is protected
-        removed = tree.cleanup(p['keep'], p['keep_failed'], protect=[p['release_id'], after['active_release']])
-        result['removed_releases'] = removed
-        if removed:
-            result['changed'] = True
-            after['releases'] = [r for r in after['releases'] if r not in removed]
-            after['failed_releases'] = [r for r in after['failed_releases'] if r not in removed]
+    if state in ('present', 'active', 'failed'):
+        # switch (or mark) and prune under one hold of the module lock: no other app_release run on this app_root
+        # can switch current to a release between this run's cleanup plan and its deletes
+        with tree.mutex():
+            if state == 'active':
+                r = tree.activate(p['release_id'], p['force'])
+                result.update(changed=r['changed'], previous_release=r['previous_release'])
+                after['active_release'] = p['release_id']
+            elif state == 'failed':
+                r = tree.mark_failed(p['release_id'], p['force'])
+                result['changed'] = r['changed']
+                if p['release_id'] not in after['failed_releases']:
+                    after['failed_releases'] = sorted(after['failed_releases'] + [p['release_id']])
+            if state in ('present', 'active'):
+                # cleanup sees the predicted state in check mode: the release being created/activated is protected
+                removed = tree.cleanup(p['keep'], p['keep_failed'],
+                                       protect=[p['release_id'], after['active_release']])
+                result['removed_releases'] = removed
+                if removed:
+                    result['changed'] = True
+                for rid in tree.cleanup_skipped:
+                    module.warn('Kept release %s although keep=%d would remove it: current pointed to it when it '
+                                'was about to be deleted (switched outside app_release).' % (rid, p['keep']))
+            if not module.check_mode:
+                after.update(tree.snapshot())  # what this run left, read under the same hold of the lock
 
     result['releases'] = after['releases']
     result['failed_releases'] = after['failed_releases']

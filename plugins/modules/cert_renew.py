@@ -19,6 +19,10 @@ description:
     then rename), the private key with mode C(0600), keeping the previous files as C(<name>.bak).
     Nothing under a live name is touched before every new file is fully written, so any failure
     (ACME server unreachable, challenge failing, rate limited) leaves the old files in place.
+  - The files are swapped in all or nothing. When one rename fails (a bind-mounted or immutable file,
+    C(EBUSY) or C(EPERM)), the files already replaced are put back from hard links (or copies) of the
+    old files kept beside them, and the message says so; if putting them back fails too, the message
+    lists which files are new, which are old, and where each old file is kept.
   - Returns the old and new serial and expiry so a handler can reload the web server only on change.
   - Uses the python C(acme) library (the protocol library certbot is built on) rather than the
     certbot program, because the module then controls every step itself, with no certbot
@@ -238,7 +242,9 @@ paths:
   type: dict
   sample: {cert: /etc/ssl/example/cert.pem, key: /etc/ssl/example/privkey.pem, fullchain: /etc/ssl/example/fullchain.pem}
 written:
-  description: Files written (in check mode, the files that would be written).
+  description:
+    - Files written (in check mode, the files that would be written).
+    - On a failure, the new files left in place; empty unless putting the old files back failed too.
   returned: always
   type: list
   elements: str
@@ -369,12 +375,14 @@ def renew(module, p, result):
         if 'chain' in paths:
             files.add(paths['chain'], chain_pem, 0o644, p['owner'], p['group'])
         written = [t for dummy, t in files.staged]
-        backups = files.commit(backup=p['backup'])
+        backups = files.commit(backup=p['backup'])  # all or nothing; a failure says what is on disk
     except (AcmeFailure, OSError) as e:
         files.abort()
         if isinstance(e, AcmeFailure):
             raise
         raise AcmeFailure('Could not install the new certificate: %s.' % e, 'write')
+    for warning in files.warnings:
+        module.warn(warning)
     result.update(renewed=True, changed=True, new=summary(leaf), written=written, backups=backups,
                   key_rotated=rotated, account_created=session.account_created,
                   preferred_chain_found=preferred_found)
@@ -443,8 +451,11 @@ def main():
             renew(module, p, result)
         except AcmeFailure as e:
             result.pop('changed')
-            module.fail_json(msg='%s The old certificate files were left untouched.' % e, failed_stage=e.stage,
-                             **result)
+            result['written'] = e.written  # new files left in place (only when putting the old ones back failed)
+            msg = str(e)
+            if e.files_state == 'untouched':
+                msg += ' The old certificate files were left untouched.'
+            module.fail_json(msg=msg, failed_stage=e.stage, **result)
     if module._diff:
         after = result['new'] if result['renewed'] else result['old']
         result['diff'] = {'before': diff_text(result['old']),

@@ -190,7 +190,7 @@ class PebbleServer:
     def management(self, path):
         ctx = ssl.create_default_context(cafile=self.ca_bundle)
         with urllib.request.urlopen('https://127.0.0.1:%d%s' % (self.mgmt_port, path), context=ctx,
-                                    timeout=10) as r:
+                                    timeout=30) as r:
             return r.read().decode()
 
     def root_pem(self, index=0):
@@ -286,7 +286,7 @@ class NginxServer:
         """``nginx -s reload`` then wait until the new workers serve (bounded)."""
         old = self.workers()
         subprocess.run(self.argv('-s', 'reload'), check=True, capture_output=True)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60  # a bound, not an expectation: a busy machine turns workers over slowly
         while time.monotonic() < deadline:
             cur = self.workers()
             if cur and not cur & old:

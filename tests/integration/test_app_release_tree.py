@@ -191,11 +191,11 @@ def test_hostile_archive_leaves_nothing(run_release, app_root, tmp_path):
 
 READER = r"""
 import sys, time
-path, stop = sys.argv[1], sys.argv[2]
+path, stop, progress = sys.argv[1], sys.argv[2], sys.argv[3]
 import os
 reads = misses = 0
 versions = set()
-deadline = time.monotonic() + 120
+deadline = time.monotonic() + 600
 while not os.path.exists(stop) and time.monotonic() < deadline:
     try:
         with open(path) as f:
@@ -203,33 +203,45 @@ while not os.path.exists(stop) and time.monotonic() < deadline:
     except OSError:
         misses += 1
     reads += 1
+    if reads in (1, 1000):  # tell the test: started, and enough reads to count
+        open(progress + str(reads), 'w').close()
 print(reads, misses, ','.join(sorted(versions)))
 """
 
 
 def test_current_always_resolves_during_switches(run_release, app_root, artifacts, tmp_path):
-    """A separate process reads current/VERSION in a tight loop while current is switched 200 times."""
+    """A separate process reads current/VERSION in a tight loop while current is switched 200 times or more.
+
+    No timing assumption: the switches start once the reader has read once, and go on until it has read at least
+    1000 times (however slow the machine), so the reads and the switches really overlap.
+    """
     root = app_root
     present(run_release, root, R1, artifacts['v1'])
     present(run_release, root, R2, artifacts['v2'])
     run_release('app_release', dict(app_root=str(root), release_id=R1, state='active'))
     stop = str(tmp_path / 'stop')
-    reader = subprocess.Popen([sys.executable, '-c', READER, str(root / 'current' / 'VERSION'), stop],
+    progress = str(tmp_path / 'reads-')
+    reader = subprocess.Popen([sys.executable, '-c', READER, str(root / 'current' / 'VERSION'), stop, progress],
                               stdout=subprocess.PIPE, text=True)
+    switches = 0
     try:
-        time.sleep(0.2)
-        for i in range(200):
-            r = run_release('app_release', dict(app_root=str(root), release_id=(R2, R1)[i % 2], state='active'))
+        deadline = time.monotonic() + 300
+        while not os.path.exists(progress + '1') and reader.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        while switches < 200 or (not os.path.exists(progress + '1000') and switches < 20000):
+            r = run_release('app_release', dict(app_root=str(root), release_id=(R2, R1)[switches % 2],
+                                                state='active'))
             assert r['changed'] is True, r
+            switches += 1
     finally:
         open(stop, 'w').close()
-        out, dummy = reader.communicate(timeout=30)
+        out, dummy = reader.communicate(timeout=300)
     reads, misses, versions = out.split()
-    assert int(reads) > 1000
+    assert int(reads) >= 1000
     assert int(misses) == 0
     assert versions == 'v1,v2'
     assert not [n for n in os.listdir(str(root)) if n.startswith('.current')]
-    assert len(history(root)) == 201
+    assert len(history(root)) == switches + 1
 
 
 def test_shared_path_missing_is_clear(run_release, app_root, artifacts):
