@@ -9,10 +9,18 @@ expected, an expired certificate).  It raises :class:`ProbeError` when it cannot
 run at all.  :func:`run_checks` runs the probes in a thread pool, never lets an
 exception escape, grades every numeric metric against its thresholds and builds
 the report.  Everything here is read-only.
+
+A probe's ``timeout`` bounds the whole probe: the probes pass the time left to every
+connect and read (an HTTP body is read against a deadline), and the runner abandons a
+probe still running ``DEADLINE_GRACE`` seconds after its timeout (its daemon thread never
+keeps the process alive) and grades it critical.  Every message and metric a probe
+reports goes through :func:`redact`: the check's secrets and the userinfo and token
+query values of any URL are masked.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime
 import ipaddress
 import json
@@ -21,13 +29,13 @@ import os
 import re
 import socket
 import ssl
+import threading
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor, wait
 from http.client import HTTPException
 
 from urllib.error import HTTPError, URLError
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 from urllib.request import HTTPSHandler, ProxyHandler, Request, build_opener
 
 from ansible_collections.runbook.ops.plugins.module_utils import backup_store as bs_utils
@@ -50,7 +58,11 @@ CHECK_TYPES = ('http', 'tcp', 'postgres', 'redis', 'disk', 'memory', 'load', 'tl
 HTTP_METHODS = ('GET', 'HEAD', 'OPTIONS', 'POST')
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_WORKERS = 10
-DEADLINE_GRACE = 5.0
+# a probe still running this long after its timeout is abandoned and graded critical
+DEADLINE_GRACE = 2.0
+# the S3 client of a backup_age probe: at most these timeouts (less when the probe's timeout is shorter), one attempt
+S3_CONNECT_TIMEOUT = 10
+S3_READ_TIMEOUT = 60
 MAX_BODY_BYTES = 1024 * 1024
 PROC_MEMINFO = '/proc/meminfo'
 MIB = 1024 * 1024
@@ -148,6 +160,10 @@ class HealthConfigError(Exception):
 
 class ProbeError(Exception):
     """A probe could not run; the message is safe to show (already redacted)."""
+
+
+class ProbeTimeout(Exception):
+    """A probe's deadline passed while it was still reading."""
 
 
 class ProbeResult(object):
@@ -384,7 +400,10 @@ def _fmt(number):
 
 
 def grade_metrics(check_type, metrics, thresholds):
-    """Grade every metric that has thresholds: ``(status, [reason, ...])``."""
+    """Grade every metric that has thresholds: ``(status, [reason, ...])``.
+
+    The status is the worst of all metrics, whatever their order: a critical metric is never
+    hidden by an ok or warning metric graded after it."""
     status = OK
     reasons = []
     known = METRICS.get(check_type, {})
@@ -397,6 +416,17 @@ def grade_metrics(check_type, metrics, thresholds):
             reasons.append('%s %s %s %s %s' % (metric, _fmt(value), op, level, _fmt(threshold)))
             status = worst(status, level_status)
     return status, reasons
+
+
+def grade(check_type, metrics, thresholds, findings=()):
+    """Grade a probe's result: ``(status, [reason, ...])``, the findings' messages first.
+
+    The status is the worst of the thresholds' grade and of every finding's status: a finding
+    (an unexpected HTTP status, an expired certificate) can raise the grade, never lower it."""
+    status, reasons = grade_metrics(check_type, metrics, thresholds)
+    for finding_status, dummy in findings:
+        status = worst(status, finding_status)
+    return status, [message for dummy, message in findings] + reasons
 
 
 def worst(*statuses):
@@ -440,8 +470,37 @@ def _one_line(text):
 
 # --------------------------------------------------------------------------- secrets
 
+# query parameters whose values are credentials (webhook tokens, presigned S3 URLs, API keys)
+SENSITIVE_QUERY = re.compile(r'token|key|secret|pass|pwd|auth|sig|credential|session|code', re.IGNORECASE)
+_URL_IN_TEXT = re.compile(r"""[A-Za-z][A-Za-z0-9+.-]*://[^\s'"<>`]+""")
+MASK = '********'
+URL_OPTIONS = ('url', 's3_endpoint_url')
+
+
+def _url_secrets(url):
+    """The secrets a URL holds: its userinfo password (raw and decoded, and the basic auth token made of it)
+    and the values of its token-like query parameters."""
+    try:
+        parts = urlsplit(str(url))
+        password = parts.password
+        username = parts.username
+    except ValueError:
+        return []
+    found = []
+    if password:
+        found += [password, unquote(password)]
+        found.append(url_credentials(url)[1].split(' ', 1)[1])
+    elif username:
+        found.append(basic_auth_header(unquote(username), '').split(' ', 1)[1])
+    for param in parts.query.split('&'):
+        key, sep, value = param.partition('=')
+        if sep and value and SENSITIVE_QUERY.search(unquote(key)):
+            found += [value, unquote(value)]
+    return found
+
+
 def secrets_of(check):
-    """Every secret value a check holds (passwords, header values, URL passwords)."""
+    """Every secret value a check holds (passwords, header values, URL passwords and tokens)."""
     found = []
     for key in ('login_password', 'password', 'aws_secret_key', 'aws_access_key'):
         if check.get(key):
@@ -449,36 +508,79 @@ def secrets_of(check):
     for value in (check.get('headers') or {}).values():
         if value not in (None, ''):
             found.append(str(value))
-    url = check.get('url')
-    if url:
-        try:
-            password = urlsplit(url).password
-        except ValueError:
-            password = None
-        if password:
-            found.append(password)
-    return [s for s in found if s]
+    for key in URL_OPTIONS:
+        if check.get(key):
+            found += _url_secrets(check[key])
+    return sorted(set(s for s in found if s))
 
 
 def redact(text, check):
+    """``text`` without the check's secrets and without URL userinfo or token query values."""
     text = str(text)
     for secret in sorted(secrets_of(check), key=len, reverse=True):
-        text = text.replace(secret, '********')
-    return text
+        text = text.replace(secret, MASK)
+    return redact_urls(text)
+
+
+def redact_urls(text):
+    """Every URL inside ``text`` as :func:`safe_url` shows it."""
+    return _URL_IN_TEXT.sub(lambda match: safe_url(match.group(0)), str(text))
+
+
+def _redact_values(value, check):
+    """A copy of a metrics structure with every string redacted."""
+    if isinstance(value, dict):
+        return dict((k, _redact_values(v, check)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return [_redact_values(v, check) for v in value]
+    if isinstance(value, str):
+        return redact(value, check)
+    return value
+
+
+def _mask_param(param):
+    key, sep, value = param.partition('=')
+    if sep and value and SENSITIVE_QUERY.search(unquote(key)):
+        return key + '=' + MASK
+    return param
 
 
 def safe_url(url):
-    """The URL without its userinfo password."""
+    """The URL without its userinfo password (a userinfo without password, often a token, is masked
+    whole) and without the values of token-like query parameters (``token``, ``X-Amz-Signature``...)."""
     try:
         parts = urlsplit(url)
-        if parts.password is None:
+        netloc, query = parts.netloc, parts.query
+        if '@' in netloc:
+            userinfo, host = netloc.rsplit('@', 1)
+            if ':' in userinfo:
+                netloc = '%s:%s@%s' % (userinfo.split(':', 1)[0], MASK, host)
+            else:
+                netloc = '%s@%s' % (MASK, host)
+        if query:
+            query = '&'.join(_mask_param(p) for p in query.split('&'))
+        if (netloc, query) == (parts.netloc, parts.query):
             return url
-        netloc = parts.netloc.rsplit('@', 1)[1]
-        user = parts.username or ''
-        return urlunsplit((parts.scheme, '%s:********@%s' % (user, netloc), parts.path, parts.query,
-                           parts.fragment))
+        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
     except ValueError:
         return '<invalid url>'
+
+
+def basic_auth_header(user, password):
+    token = base64.b64encode(('%s:%s' % (user, password)).encode('utf-8')).decode('ascii')
+    return 'Basic ' + token
+
+
+def url_credentials(url):
+    """``(url without userinfo, Authorization header value or None)``: ``user:pass@`` in an http(s) URL
+    (percent-encoded as in any URL) is sent as HTTP basic auth, never taken as part of the host name."""
+    parts = urlsplit(url)
+    if '@' not in parts.netloc:
+        return url, None
+    userinfo, host = parts.netloc.rsplit('@', 1)
+    user, dummy, password = userinfo.partition(':')
+    return (urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment)),
+            basic_auth_header(unquote(user), unquote(password)))
 
 
 # --------------------------------------------------------------------------- probes
@@ -532,33 +634,75 @@ def _http_opener(check):
     return build_opener(*handlers)
 
 
+def _time_left(deadline):
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise ProbeTimeout()
+    return left
+
+
+def read_body(response, deadline, limit=MAX_BODY_BYTES):
+    """Up to ``limit`` bytes of an HTTP response body, read before ``deadline`` (``time.monotonic()``).
+
+    Each read waits at most the time left (the socket timeout is lowered before every read), so a
+    server that trickles the body cannot hold the probe past its timeout.  Raises :class:`ProbeTimeout`.
+    """
+    sock = getattr(getattr(getattr(response, 'fp', None), 'raw', None), '_sock', None)
+    chunks, size = [], 0
+    while size < limit:
+        left = _time_left(deadline)
+        if sock is not None:
+            try:
+                sock.settimeout(left)
+            except OSError:
+                pass
+        try:
+            chunk = response.read1(min(64 * 1024, limit - size))
+        except socket.timeout:
+            raise ProbeTimeout()
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b''.join(chunks)
+
+
 def probe_http(check):
-    url = check['url']
-    shown = safe_url(url)
+    shown = safe_url(check['url'])
     method = check.get('method', 'GET')
     expect_status = check.get('expect_status') or [200]
     headers = {'User-Agent': 'runbook.ops-health_check'}
     headers.update({str(k): str(v) for k, v in (check.get('headers') or {}).items()})
+    timeout = check['timeout']
     try:
+        url, basic = url_credentials(check['url'])
+        if basic and not any(k.lower() == 'authorization' for k in headers):
+            headers['Authorization'] = basic
         opener = _http_opener(check)
         request = Request(url, method=method, headers=headers)
     except (OSError, ValueError, ssl.SSLError) as exc:
         raise ProbeError('Could not prepare %s %s: %s' % (method, shown, redact(exc, check)))
     start = time.monotonic()
+    deadline = start + timeout
     status_code = None
     body = b''
     try:
-        with opener.open(request, timeout=check['timeout']) as response:
-            status_code = response.getcode()
-            body = response.read(MAX_BODY_BYTES) if method != 'HEAD' else b''
-    except HTTPError as exc:
-        status_code = exc.code
         try:
-            body = exc.read(MAX_BODY_BYTES) or b''
-        except Exception:  # pylint: disable=broad-except
-            body = b''
-        finally:
-            exc.close()
+            with opener.open(request, timeout=timeout) as response:
+                status_code = response.getcode()
+                body = read_body(response, deadline) if method != 'HEAD' else b''
+        except HTTPError as exc:
+            status_code = exc.code
+            try:
+                body = read_body(getattr(exc, 'fp', None) or exc, deadline)
+            except ProbeTimeout:
+                raise
+            except Exception:  # pylint: disable=broad-except
+                body = b''
+            finally:
+                exc.close()
+    except ProbeTimeout:
+        raise ProbeError('Could not request %s %s: timed out after %s s' % (method, shown, _fmt(timeout)))
     except (URLError, socket.timeout, OSError, ValueError, ssl.SSLError, HTTPException) as exc:
         reason = getattr(exc, 'reason', exc)
         raise ProbeError('Could not request %s %s: %s' % (method, shown, redact(reason, check)))
@@ -827,7 +971,7 @@ def _utc(cert, attr):
     return value
 
 
-def _fetch_peer_cert(check, verify):
+def _fetch_peer_cert(check, verify, deadline):
     """DER certificate of the endpoint; with ``verify`` the chain is checked (not the host name)."""
     host, port = check['host'], check.get('port', 443)
     server_name = check.get('server_name') or host
@@ -838,7 +982,11 @@ def _fetch_peer_cert(check, verify):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-    with socket.create_connection((host, port), timeout=check['timeout']) as sock:
+    try:
+        left = _time_left(deadline)
+    except ProbeTimeout:
+        raise socket.timeout('timed out after %s s' % _fmt(check['timeout']))
+    with socket.create_connection((host, port), timeout=left) as sock:
         with ctx.wrap_socket(sock, server_hostname=server_name) as tls:
             return tls.getpeercert(binary_form=True)
 
@@ -882,8 +1030,9 @@ def probe_tls_cert(check):
     else:
         host, port = check['host'], check.get('port', 443)
         source = '%s:%s' % (host, port)
+        deadline = time.monotonic() + check['timeout']
         try:
-            der = _fetch_peer_cert(check, verify=True)
+            der = _fetch_peer_cert(check, True, deadline)
             chain_valid = True
         except ssl.SSLCertVerificationError as exc:
             chain_valid = False
@@ -893,7 +1042,7 @@ def probe_tls_cert(check):
             raise ProbeError('Could not complete a TLS handshake with %s: %s' % (source, exc))
         if der is None:
             try:
-                der = _fetch_peer_cert(check, verify=False)
+                der = _fetch_peer_cert(check, False, deadline)
             except (OSError, ssl.SSLError, ValueError) as exc:
                 raise ProbeError('Could not complete a TLS handshake with %s: %s' % (source, exc))
         try:
@@ -933,7 +1082,7 @@ def probe_tls_cert(check):
 
 def probe_backup_age(check):
     """Age of the newest valid backup in a store (see backup_store.backup_age())."""
-    params = {k: check.get(k) for k in BACKUP_STORE_OPTIONS}
+    params = _store_params(check)
     database = check.get('source_db')
     try:
         found = bs_utils.backup_age(params, database=database)
@@ -958,6 +1107,17 @@ def probe_backup_age(check):
             what += ' (%d invalid or unfinished)' % found['invalid_count']
         result.add(CRITICAL, what)
     return result
+
+
+def _store_params(check):
+    """The store options of a backup_age check, with an S3 client bounded by the probe's timeout:
+    connect and read timeouts at most the probe's timeout, and no retries."""
+    params = {k: check.get(k) for k in BACKUP_STORE_OPTIONS}
+    timeout = check.get('timeout', DEFAULT_TIMEOUT)
+    params.update(s3_connect_timeout=max(1, int(math.ceil(min(timeout, S3_CONNECT_TIMEOUT)))),
+                  s3_read_timeout=max(1, int(math.ceil(min(timeout, S3_READ_TIMEOUT)))),
+                  s3_max_attempts=1)
+    return params
 
 
 def _store_label(params):
@@ -992,10 +1152,7 @@ def run_one(check, probes=None):
         probe = probes[check['type']]
         result = probe(check)
         metrics = result.metrics
-        status, reasons = grade_metrics(check['type'], metrics, check.get('_thresholds') or {})
-        for finding_status, dummy in result.findings:
-            status = worst(status, finding_status)
-        reasons = [finding for dummy, finding in result.findings] + reasons
+        status, reasons = grade(check['type'], metrics, check.get('_thresholds') or {}, result.findings)
         message = '; '.join(reasons) if reasons else 'ok'
     except ProbeError as exc:
         status, message = CRITICAL, str(exc)
@@ -1006,41 +1163,58 @@ def run_one(check, probes=None):
         'name': check['name'],
         'type': check['type'],
         'status': status,
-        'metrics': metrics,
+        'metrics': _redact_values(metrics, check),
         'message': redact(_one_line(message), check),
         'thresholds': check.get('_thresholds') or {},
         'duration_ms': _ms(time.monotonic() - start),
     }
 
 
+def _timed_out(check, elapsed):
+    return {
+        'name': check['name'], 'type': check['type'], 'status': CRITICAL, 'metrics': {},
+        'message': 'Could not finish the %s probe: timed out after %s s' % (check['type'], _fmt(check['timeout'])),
+        'thresholds': check.get('_thresholds') or {}, 'duration_ms': _ms(elapsed),
+    }
+
+
 def run_checks(checks, max_workers=DEFAULT_MAX_WORKERS, probes=None):
     """Run every check concurrently (at most ``max_workers`` at once); returns the report.
 
-    Each probe honours its own ``timeout``; as a safety net a probe that has not
-    finished well after its turn could have ended is reported critical.
+    Each probe runs in a daemon thread and honours its own ``timeout``.  One still running
+    ``DEADLINE_GRACE`` seconds after its timeout is reported critical ("timed out") and abandoned:
+    its slot goes to the next check and its thread never keeps the process alive.  So the run
+    ends within ``ceil(len(checks) / max_workers) * (longest timeout + DEADLINE_GRACE)`` seconds.
     """
     start = time.monotonic()
     results = [None] * len(checks)
-    if checks:
-        workers = max(1, min(int(max_workers), len(checks)))
-        pool = ThreadPoolExecutor(max_workers=workers)
-        try:
-            futures = {pool.submit(run_one, check, probes): i for i, check in enumerate(checks)}
-            rounds = int(math.ceil(len(checks) / float(workers)))
-            deadline = rounds * max(c.get('timeout', DEFAULT_TIMEOUT) for c in checks) * 2 + DEADLINE_GRACE
-            done, dummy = wait(futures, timeout=deadline)
-            for future, i in futures.items():
-                if future in done:
-                    results[i] = future.result()
-                else:
-                    check = checks[i]
-                    results[i] = {
-                        'name': check['name'], 'type': check['type'], 'status': CRITICAL, 'metrics': {},
-                        'message': 'Could not finish the %s probe within %ss' % (check['type'], deadline),
-                        'thresholds': check.get('_thresholds') or {}, 'duration_ms': _ms(time.monotonic() - start),
-                    }
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+    workers = max(1, min(int(max_workers), len(checks) or 1))
+    pending = list(range(len(checks)))[::-1]
+    running = {}        # index -> (started, due)
+    done = threading.Condition()
+
+    def work(index):
+        result = run_one(checks[index], probes)
+        with done:
+            if index in running:            # else it was abandoned: its late result is dropped
+                del running[index]
+                results[index] = result
+                done.notify()
+
+    with done:
+        while pending or running:
+            while pending and len(running) < workers:
+                index = pending.pop()
+                now = time.monotonic()
+                running[index] = (now, now + checks[index].get('timeout', DEFAULT_TIMEOUT) + DEADLINE_GRACE)
+                threading.Thread(target=work, args=(index,), name='health-probe-%d' % index, daemon=True).start()
+            now = time.monotonic()
+            overdue = [i for i, (dummy, due) in running.items() if due <= now]
+            for index in overdue:
+                started = running.pop(index)[0]
+                results[index] = _timed_out(checks[index], now - started)
+            if running and not overdue:
+                done.wait(min(due for dummy, due in running.values()) - now)
     return {
         'status': worst(*[r['status'] for r in results]) if results else OK,
         'summary': summarize(results),

@@ -112,12 +112,20 @@ options:
         type: dict
       timeout:
         description:
-          - Seconds the probe may take to connect or answer.
+          - Seconds the whole probe may take, connecting and reading the whole answer included (an HTTP body
+            that arrives too slowly times out too).
+          - A probe still running a couple of seconds after its timeout is abandoned and reported V(critical)
+            with the message C(timed out after N s), so the module always returns within about
+            O(checks[].timeout) (times the number of rounds when there are more checks than O(max_workers)).
+          - For V(backup_age) on S3 the client's connect and read timeouts are at most this value, without retries.
         type: float
         default: 10.0
       url:
         description:
-          - V(http) only, required. URL to request. A password in it is redacted from messages.
+          - V(http) only, required. URL to request.
+          - "C(user:password@) in the URL (percent-encoded, as in any URL) is sent as HTTP basic auth, unless
+            O(checks[].headers) sets C(Authorization). The password and token-like query values (C(token=), C(key=),
+            C(signature=)...) are redacted from every message and result."
         type: str
       method:
         description:
@@ -249,6 +257,7 @@ options:
       s3_endpoint_url:
         description:
           - V(backup_age) only. URL of an S3-compatible endpoint (MinIO, Ceph, moto); AWS when omitted.
+          - A password or token in it is redacted from every message and result.
         type: str
       aws_region:
         description:
@@ -451,6 +460,9 @@ def main():
         checks = health.normalize_checks(module.params['checks'])
     except health.HealthConfigError as exc:
         module.fail_json(msg='Could not validate checks: %s. Fix the checks option.' % exc)
+    for check in checks:
+        # URL passwords and tokens are not no_log options: keep them out of the result (invocation included)
+        module.no_log_values.update(health.secrets_of(check))
     missing = health.check_requirements(checks)
     if missing:
         module.fail_json(msg=missing_required_lib(missing[0]), exception=missing[1])

@@ -4,8 +4,10 @@
 """Servers for the health_check integration tests (and bench/health).
 
 ``HttpFixture``: a threaded HTTP server on 127.0.0.1 with /ok, /slow?s=N (sleeps, at most 10 s),
-/fail (500), /json, /notjson and /auth (200 only with the right Authorization header; the header
-value is never echoed).
+/fail (500), /json, /notjson, /auth (200 only with the right Authorization header; the header
+value is never echoed) and /basic (200 only with HTTP basic auth BASIC_USER / BASIC_PASSWORD).
+``TrickleServer``: answers every request with headers, then a body at 1 byte/s that never ends.
+``SilentServer``: accepts connections, reads, and never answers (a frozen S3 endpoint).
 ``TlsFixture``: a TLS server whose leaf certificate (for localhost and 127.0.0.1, signed by a CA made
 here) expires in ``days`` days; it records the SNI names clients sent.
 ``PgReplica``: a streaming replica of a ``PostgresServer`` made with pg_basebackup.
@@ -14,11 +16,13 @@ Everything binds to 127.0.0.1 on a free port and is stopped by the fixtures.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import ipaddress
 import json
 import os
 import shutil
+import socket
 import ssl
 import subprocess
 import tempfile
@@ -36,6 +40,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 AUTH_TOKEN = 'Bearer hdr-secret-7f3a'
+BASIC_USER = 'probe'
+BASIC_PASSWORD = 'b@sic:pw/5e1d'      # needs percent-encoding in a URL
 
 
 def closed_port():
@@ -81,6 +87,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, 'authorized\n')
             else:
                 self._send(401, 'unauthorized\n')
+        elif url.path == '/basic':
+            expected = 'Basic ' + base64.b64encode(('%s:%s' % (BASIC_USER, BASIC_PASSWORD)).encode()).decode()
+            if self.headers.get('Authorization') == expected:
+                self._send(200, 'basic ok\n')
+            else:
+                self._send(401, 'unauthorized\n')
         else:
             self._send(404, 'not found\n')
 
@@ -111,6 +123,89 @@ class HttpFixture(object):
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class _RawServer(object):
+    """A TCP server on 127.0.0.1 that hands each connection to ``serve(conn)`` in a daemon thread."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(('127.0.0.1', 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.stopped = threading.Event()
+        self.conns = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def url(self, path='/'):
+        return 'http://127.0.0.1:%d%s' % (self.port, path)
+
+    def _accept(self):
+        while not self.stopped.is_set():
+            try:
+                conn, dummy = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        try:
+            conn.settimeout(1.0)
+            self.serve(conn)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def _read_request(self, conn):
+        data = b''
+        while b'\r\n\r\n' not in data and not self.stopped.is_set():
+            try:
+                chunk = conn.recv(65536)
+            except socket.timeout:
+                continue
+            if not chunk:
+                return None
+            data += chunk
+        return data
+
+    def stop(self):
+        self.stopped.set()
+        for conn in list(self.conns):
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.sock.close()
+
+
+class TrickleServer(_RawServer):
+    """HTTP 200 with a Content-Length of 1 MB, then the body at 1 byte per second (until stopped)."""
+
+    def serve(self, conn):
+        if self._read_request(conn) is None:
+            return
+        conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1048576\r\n\r\n')
+        while not self.stopped.wait(1.0):
+            conn.sendall(b'x')
+
+
+class SilentServer(_RawServer):
+    """Accepts, reads the request, never answers (until stopped): an endpoint that is up but frozen."""
+
+    def serve(self, conn):
+        while not self.stopped.is_set():
+            try:
+                if not conn.recv(65536):
+                    return
+            except socket.timeout:
+                continue
 
 
 def _name(cn):
@@ -227,6 +322,20 @@ class PgReplica(object):
 @pytest.fixture(scope='module')
 def http_fixture():
     server = HttpFixture().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope='module')
+def trickle_server():
+    server = TrickleServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope='module')
+def silent_server():
+    server = SilentServer().start()
     yield server
     server.stop()
 

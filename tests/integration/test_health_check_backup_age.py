@@ -62,7 +62,7 @@ def test_local_store_backup_age(run_module, postgres_server, tmp_path):
         assert m['found'] is True and m['backup_id'] == bid == manifest['id']
         assert _created_at({'created_at': m['created_at']}) == _created_at(manifest)
         assert 0 <= m['age_s'] <= _age_now(manifest) + 1
-        assert m['age_s'] < 120 and abs(m['age_h'] - m['age_s'] / 3600.0) < 0.001
+        assert m['age_s'] < 3600 and abs(m['age_h'] - m['age_s'] / 3600.0) < 0.001
         assert (m['valid_count'], m['invalid_count']) == (1, 0)
         assert m['store'] == store
         strict = _check(r, 'strict')
@@ -123,7 +123,7 @@ def test_s3_store_backup_age_and_secrets(run_module, postgres_server, moto_serve
         m = nightly['metrics']
         assert m['backup_id'] == bid == manifest['id'] and m['found'] is True
         assert _created_at({'created_at': m['created_at']}) == _created_at(manifest)
-        assert 0 <= m['age_s'] <= _age_now(manifest) + 1 and m['age_s'] < 120
+        assert 0 <= m['age_s'] <= _age_now(manifest) + 1 and m['age_s'] < 3600
         assert m['store'] == '%s (endpoint %s)' % (store, moto_server)
         crit = _check(r, 'one minute')
         assert crit['status'] == 'critical' and crit['message'].startswith('age_h ')
@@ -146,5 +146,42 @@ def test_s3_store_backup_age_and_secrets(run_module, postgres_server, moto_serve
         down = _in_process(dict(checks[0], s3_endpoint_url='http://127.0.0.1:%d' % closed_port()))
         assert down['status'] == 'critical' and 'cannot be reached' in down['message']
         assert secret not in down['message']
+    finally:
+        drop_db(pg, db)
+
+
+def test_endpoint_url_password_never_reported(run_module, postgres_server, moto_server):
+    """A password inside s3_endpoint_url reaches neither the message, the metrics nor the output (defect 8)."""
+    pg = postgres_server
+    db = create_db(pg, unique_db(), rows=20)
+    bucket = new_bucket(moto_server)
+    store = 's3://%s/pg' % bucket
+    endpoint_password = 'ep-pw-' + secrets.token_hex(8)
+    with_password = moto_server.replace('http://', 'http://minio:%s@' % endpoint_password)
+    down = 'http://minio:%s@127.0.0.1:%d' % (endpoint_password, closed_port())
+    s3 = dict(aws_region='us-east-1', aws_access_key='testing', aws_secret_key='testing')
+    try:
+        b = run_module('db_backup', dict(pg.params, db=db, store=store, s3_endpoint_url=moto_server, **s3))
+        assert b.get('failed') is not True, b.get('msg')
+        checks = [
+            dict({'name': 'live', 'type': 'backup_age', 'store': store, 's3_endpoint_url': with_password}, **s3),
+            dict({'name': 'empty', 'type': 'backup_age', 'store': 's3://%s/none' % bucket,
+                  's3_endpoint_url': with_password}, **s3),
+            dict({'name': 'down', 'type': 'backup_age', 'store': store, 's3_endpoint_url': down, 'timeout': 5}, **s3),
+        ]
+        r = run_module('health_check', {'checks': checks, 'fail_on': 'never'})
+        assert r.get('failed') is not True, r.get('msg')
+        no_secret(r, endpoint_password)
+        shown = '********@' + moto_server[len('http://'):] + ')'     # the user name may be masked too
+        live = _check(r, 'live')
+        assert live['status'] == 'ok' and live['metrics']['backup_id'] == b['backup_id']
+        assert live['metrics']['store'].startswith('%s (endpoint http://' % store)
+        assert live['metrics']['store'].endswith(shown)
+        empty = _check(r, 'empty')
+        assert empty['message'].startswith('no valid backup in s3://%s/none (endpoint http://' % bucket)
+        assert empty['message'].endswith(shown)
+        down_r = _check(r, 'down')
+        assert down_r['status'] == 'critical' and 'minio:********@127.0.0.1' in down_r['message']
+        assert endpoint_password not in json.dumps(r['checks'])
     finally:
         drop_db(pg, db)

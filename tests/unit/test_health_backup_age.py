@@ -137,7 +137,9 @@ def test_probe_passes_store_options_and_source_db(monkeypatch):
              's3_endpoint_url': 'http://127.0.0.1:9', 'aws_region': 'eu-west-1', 'aws_access_key': 'AKIA1',
              'aws_secret_key': SECRET})
     assert calls == [({'store': 's3://bk/pg', 's3_endpoint_url': 'http://127.0.0.1:9', 'aws_region': 'eu-west-1',
-                       'aws_access_key': 'AKIA1', 'aws_secret_key': SECRET}, 'app')]
+                       'aws_access_key': 'AKIA1', 'aws_secret_key': SECRET,
+                       # the S3 client is bounded by the probe's timeout (10 s by default), without retries
+                       's3_connect_timeout': 10, 's3_read_timeout': 10, 's3_max_attempts': 1}, 'app')]
     assert (r['status'], r['message']) == ('ok', 'ok')
     assert r['metrics'] == {'found': True, 'backup_id': '20260131T020000Z-app-abc123',
                             'created_at': '2026-01-31T02:00:00.000000Z', 'age_s': 3600.0, 'age_h': 1.0,

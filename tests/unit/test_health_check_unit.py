@@ -286,37 +286,13 @@ def test_report_keeps_order_and_aggregates():
 
 
 def test_empty_report_is_ok():
-    assert health.run_checks([]) == {'status': 'ok', 'summary': {'ok': 0, 'warning': 0, 'critical': 0},
-                                     'checks': [], 'duration_ms': pytest.approx(0, abs=50)}
+    report = health.run_checks([])
+    assert report['duration_ms'] >= 0
+    assert dict(report, duration_ms=0) == {'status': 'ok', 'summary': {'ok': 0, 'warning': 0, 'critical': 0},
+                                           'checks': [], 'duration_ms': 0}
 
 
-def test_probes_run_in_parallel():
-    n, nap = 8, 0.5
-    checks = norm(*[{'name': 'p%d' % i, 'type': 'load'} for i in range(n)])
-    probes = {'load': fake_probe({'load5_per_core': 0.1}, sleep=nap)}
-    start = time.monotonic()
-    report = health.run_checks(checks, max_workers=n, probes=probes)
-    elapsed = time.monotonic() - start
-    assert report['summary']['ok'] == n
-    assert elapsed < nap * 2.5, 'probes did not overlap: %.2fs for %d x %.1fs' % (elapsed, n, nap)
-
-
-def test_max_workers_bounds_parallelism():
-    n, nap = 4, 0.2
-    checks = norm(*[{'name': 'p%d' % i, 'type': 'load'} for i in range(n)])
-    start = time.monotonic()
-    health.run_checks(checks, max_workers=1, probes={'load': fake_probe({}, sleep=nap)})
-    assert time.monotonic() - start >= n * nap * 0.95
-
-
-def test_hung_probe_reported_critical_after_deadline(monkeypatch):
-    monkeypatch.setattr(health, 'DEADLINE_GRACE', 0.2)
-    (c,) = norm({'name': 'hang', 'type': 'load', 'timeout': 0.1})
-    start = time.monotonic()
-    report = health.run_checks([c], probes={'load': fake_probe({}, sleep=1.5)})
-    assert time.monotonic() - start < 1.2
-    assert report['checks'][0]['status'] == 'critical'
-    assert 'Could not finish the load probe within' in report['checks'][0]['message']
+# concurrency and the deadline: see test_health_rules.py (barrier-based, not timed)
 
 
 # --------------------------------------------------------------------------- probes with fakes
