@@ -17,7 +17,27 @@ Order of work, each step only after the previous one succeeded:
    ``keep_previous`` is false, after the swap.
 
 Any failure (or SIGTERM) drops the scratch database and the temp files; the live database is never
-dropped or renamed before step 6, and a failed swap puts its connection setting back.
+dropped or renamed before step 6, and a failed swap puts its connection setting back on a FRESH connection.
+
+Which backup (issue 17): a replace over an existing database restores only a backup of that database, unless
+``source_db`` names another database AND ``allow_cross_database`` confirms it (a replace into a database that
+does not exist follows the rules of ``new``); ``latest``/``before:`` on a store holding several databases needs a
+database name (``target_db`` for replace, ``source_db`` for new; verify takes the newest of any and names its
+source).
+
+Leftovers (issue 17): what a killed run leaves is found by a marker, never by a name alone:
+
+- the scratch database carries ``COMMENT ON DATABASE ... IS 'runbook.ops db_restore scratch {json}'`` (run id,
+  host, pid, advisory-lock key), written right after ``CREATE DATABASE``;
+- during the swap the live database carries ``'runbook.ops db_restore swap {json}'`` with its original
+  ``datallowconn`` and comment, set in the same transaction as ``ALLOW_CONNECTIONS false``;
+- the temp directory (0700, files 0600) holds ``.runbook-ops-restore.json`` (run id, host, pid, process start).
+
+Every run holds a session advisory lock (``LOCK_CLASS``, its key) for its whole life, on the server. A marked
+database whose lock is not held belongs to a run that is gone: the next run drops that scratch database (its
+name must also be ``rbo_restore_<12 hex>``) and reopens that blocked database with its recorded settings; a marked
+temp directory of this host whose process is gone is removed. All of it is reported (``swept``, ``repaired``);
+check mode only reports.
 """
 
 from __future__ import annotations
@@ -25,8 +45,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
+import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -42,10 +65,22 @@ if HAS_PSYCOPG:
     from psycopg import sql
 
 MAX_IDENT = 63
+MARKER_PREFIX = 'runbook.ops db_restore '
+MARKER_KINDS = ('scratch', 'swap')
+TEMP_PREFIX = 'rbo-restore-'
+TEMP_MARKER = '.runbook-ops-restore.json'
+TEMP_KIND = 'runbook.ops db_restore'
+LOCK_CLASS = 1380077394  # 'RBOR': first key of the two-key advisory lock every run holds
+SCRATCH_RE = re.compile(r'^rbo_restore_[0-9a-f]{12}$')
+VERSION_NUMBER_RE = re.compile(r'^([0-9]+)(\.[0-9]+)*$')
 
 
 class RestoreError(BackupError):
-    """A restore failure with a message ready for fail_json."""
+    """A restore failure with a message ready for fail_json; ``extra`` goes into the failed result."""
+
+    def __init__(self, msg, **extra):
+        super(RestoreError, self).__init__(msg)
+        self.extra = extra
 
 
 def pg_restore_argv(pg_restore, dbname, path, jobs=1, no_owner=False):
@@ -62,6 +97,317 @@ def psql_file_argv(psql, path):
 
 def scratch_name():
     return 'rbo_restore_%s' % secrets.token_hex(6)
+
+
+def _qi(name):
+    """A double-quoted identifier for messages (what an operator would type in psql)."""
+    return '"%s"' % name.replace('"', '""')
+
+
+def dump_major(manifest, backup_id):
+    """The major version of the pg_dump that wrote a backup, from its manifest, or a clear RestoreError."""
+    value = manifest.get('pg_dump_version')
+    m = VERSION_NUMBER_RE.match(value) if isinstance(value, str) else None
+    if not m:
+        raise RestoreError('Could not restore backup %s: its manifest field pg_dump_version (%s) is not a PostgreSQL '
+                           'version number like 15.4. The manifest is damaged; choose another backup (db_backup_info '
+                           'lists them). Nothing was changed.' % (backup_id, json.dumps(value)[:80]))
+    return int(m.group(1))
+
+
+# ---------------------------------------------------------------------------------------------
+# which backup (pure, unit-tested)
+
+def _explicit_id(selector):
+    selector = (selector or 'latest').strip()
+    return selector != 'latest' and not selector.startswith('before:')
+
+
+def _databases(entries):
+    return sorted(set(e['database'] for e in entries if e['database'] is not None))
+
+
+def cross_refusal(target, source, backup_id=None):
+    what = 'backup %s of %s' % (backup_id, _qi(source)) if backup_id else 'a backup of %s' % _qi(source)
+    return ('Could not restore %s into %s: a replace would overwrite %s with the data of another database. Set '
+            'source_db: %s and allow_cross_database: true to confirm this cross-database restore, or leave source_db '
+            'out to restore a backup of %s itself. Nothing was changed.'
+            % (what, _qi(target), _qi(target), source, _qi(target)))
+
+
+def check_source_policy(params, target_exists=True):
+    """A replace over an existing database from the backups of another database must be confirmed."""
+    source, target = params.get('source_db'), params.get('target_db')
+    if params['mode'] == 'replace' and target_exists and source and target and source != target and \
+            not params.get('allow_cross_database'):
+        raise RestoreError(cross_refusal(target, source))
+
+
+def choose_backup(params, entries, target_exists=True):
+    """(entries considered, entry selected) from every entry of the store, under the source rules.
+
+    ``target_exists``: whether ``target_db`` exists now. A replace that would overwrite it restores only its own
+    backups unless ``source_db`` names another database and ``allow_cross_database`` confirms; a replace into a
+    database that does not exist overwrites nothing and behaves like ``new`` for the source rules.
+    Raises ``RestoreError`` for a refusal, ``backup_store.StoreError`` when no backup matches.
+    """
+    mode = params['mode']
+    source, target = params.get('source_db'), params.get('target_db')
+    selector = params.get('backup') or 'latest'
+    check_source_policy(params, target_exists)
+    if _explicit_id(selector):
+        entry = bs.select_backup(entries, selector)
+        if source and entry['database'] != source:
+            raise RestoreError('Could not restore backup %s: it is a backup of %s, not of source_db %s. Choose a '
+                               'backup of %s or change source_db. Nothing was changed.'
+                               % (entry['id'], _qi(entry['database']), _qi(source), _qi(source)))
+        considered = [e for e in entries if e['database'] == entry['database']]
+    else:
+        db = source or (target if mode == 'replace' and target_exists else None)
+        if db is None:
+            dbs = _databases(entries)
+            if mode != 'verify' and len(dbs) > 1:
+                need = 'source_db' if mode == 'new' or target else 'target_db (the database to replace)'
+                raise RestoreError('Could not choose the %s backup for mode %s: the store holds backups of several '
+                                   'databases (%s). Set %s. Nothing was changed.'
+                                   % (selector, mode, ', '.join(_qi(d) for d in dbs[:10]), need))
+        considered = [e for e in entries if bs._belongs_to(e, db)] if db else entries
+        try:
+            entry = bs.select_backup(considered, selector)
+        except bs.StoreError as e:
+            others = [d for d in _databases(entries) if d != db]
+            if db and not source and others:
+                raise bs.StoreError('%s of %s (the store holds backups of %s; to restore one of those into %s, set '
+                                    'source_db and allow_cross_database: true)'
+                                    % (e, _qi(db), ', '.join(_qi(d) for d in others[:10]), _qi(db)))
+            raise
+    if mode == 'replace' and target_exists:
+        tgt = target or entry['database']
+        if entry['database'] != tgt and not (source and params.get('allow_cross_database')):
+            raise RestoreError(cross_refusal(tgt, entry['database'], entry['id']))
+    return considered, entry
+
+
+# ---------------------------------------------------------------------------------------------
+# markers and leftovers
+
+def new_run(now=None):
+    """Who this run is: recorded in every marker it writes."""
+    return {'run': secrets.token_hex(8), 'host': socket.gethostname(), 'pid': os.getpid(),
+            'lock': secrets.randbelow(2 ** 31 - 2) + 1, 'started_at': bs.format_time(now or bs.utcnow())}
+
+
+def make_marker(kind, data):
+    return MARKER_PREFIX + kind + ' ' + json.dumps(data, sort_keys=True, separators=(',', ':'))
+
+
+def parse_marker(comment):
+    """``(kind, data)`` for a comment written by :func:`make_marker`, else None."""
+    if not isinstance(comment, str) or not comment.startswith(MARKER_PREFIX):
+        return None
+    kind, sep, rest = comment[len(MARKER_PREFIX):].partition(' ')
+    if kind not in MARKER_KINDS or not sep:
+        return None
+    try:
+        data = json.loads(rest)
+    except ValueError:
+        return None
+    lock = data.get('lock') if isinstance(data, dict) else None
+    if not isinstance(lock, int) or isinstance(lock, bool) or not isinstance(data.get('run'), str):
+        return None
+    if kind == 'swap' and not (isinstance(data.get('allow_connections'), bool)
+                               and isinstance(data.get('comment'), (str, type(None)))):
+        return None
+    if kind == 'scratch' and not isinstance(data.get('name'), str):
+        return None
+    return kind, data
+
+
+def plan_leftovers(rows, held_locks):
+    """``rows``: (datname, datallowconn, comment) -> (scratch databases to drop, databases to reopen, in use).
+
+    Only a database carrying our marker counts; a marked one whose run still holds its advisory lock is in use.
+    A scratch database must also be named like one (``rbo_restore_<12 hex>``) and be the one its marker names.
+    """
+    drop, reopen, busy = [], [], []
+    for name, _allowconn, comment in rows:
+        parsed = parse_marker(comment)
+        if parsed is None:
+            continue
+        kind, data = parsed
+        who = {'run': data['run'], 'host': data.get('host'), 'pid': data.get('pid'),
+               'started_at': data.get('started_at')}
+        if data['lock'] in held_locks:
+            busy.append(dict(who, database=name))
+        elif kind == 'scratch':
+            if SCRATCH_RE.match(name) and data['name'] == name:
+                drop.append(dict(who, type='scratch_database', name=name))
+        else:
+            reopen.append(dict(who, database=name, allow_connections=data['allow_connections'],
+                               comment=data['comment']))
+    return drop, reopen, busy
+
+
+def _proc_start(pid):
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return f.read().rsplit(')', 1)[1].split()[19]
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def process_alive(pid, start=None):
+    """Is ``pid`` still the process that wrote a marker (``start``: its /proc start time)?"""
+    if os.path.isdir('/proc/self'):
+        now = _proc_start(pid)
+        return now is not None and (start is None or now == start)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def write_temp_marker(workdir, run):
+    data = dict(run, kind=TEMP_KIND, proc_start=_proc_start(os.getpid()))
+    fd = os.open(os.path.join(workdir, TEMP_MARKER), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, 'w') as f:
+        json.dump(data, f)
+
+
+def find_temp_leftovers(base, host=None, alive=process_alive):
+    """Temp directories under ``base`` left by a db_restore of this host whose process is gone."""
+    host = host or socket.gethostname()
+    found = []
+    try:
+        names = sorted(os.listdir(base))
+    except OSError:
+        return found
+    for name in names:
+        if not name.startswith(TEMP_PREFIX):
+            continue
+        path = os.path.join(base, name)
+        marker = os.path.join(path, TEMP_MARKER)
+        try:
+            st = os.lstat(path)
+            mst = os.lstat(marker)
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or not stat.S_ISREG(mst.st_mode):
+                continue
+            with open(marker) as f:
+                data = json.loads(f.read(4096))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict) or data.get('kind') != TEMP_KIND or data.get('host') != host:
+            continue
+        pid = data.get('pid')
+        if not isinstance(pid, int) or isinstance(pid, bool) or alive(pid, data.get('proc_start')):
+            continue
+        found.append({'type': 'temp_dir', 'name': path, 'run': data.get('run'), 'host': host, 'pid': pid,
+                      'started_at': data.get('started_at')})
+    return found
+
+
+def _held_locks(cur):
+    cur.execute("SELECT objid::bigint FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND objsubid = 2 AND classid::bigint = %s", (LOCK_CLASS,))
+    return set(r[0] for r in cur.fetchall())
+
+
+def _marked_rows(cur):
+    cur.execute("SELECT d.datname, d.datallowconn, pg_catalog.shobj_description(d.oid, 'pg_database') "
+                "FROM pg_catalog.pg_database d "
+                "WHERE pg_catalog.shobj_description(d.oid, 'pg_database') LIKE %s", (MARKER_PREFIX + '%',))
+    return cur.fetchall()
+
+
+def _reopen_one(cur, conn, item):
+    with conn.transaction():
+        cur.execute(sql.SQL('ALTER DATABASE {} ALLOW_CONNECTIONS {}').format(
+            _ident(item['database']), sql.SQL('true' if item['allow_connections'] else 'false')))
+        cur.execute(sql.SQL('COMMENT ON DATABASE {} IS {}').format(_ident(item['database']),
+                                                                   sql.Literal(item['comment'])))
+
+
+def sweep_leftovers(params, conn, server_num, check_mode, tmp_base):
+    """Repair and remove what earlier runs left (see the module docstring); -> (swept, repaired, warnings)."""
+    warnings = []
+    with conn.cursor() as cur:
+        drop, reopen, _busy = plan_leftovers(_marked_rows(cur), _held_locks(cur))
+        repaired = []
+        for item in reopen:
+            if not check_mode:
+                try:
+                    _reopen_one(cur, conn, item)
+                except psycopg.Error as e:
+                    warnings.append('could not reopen %s, left refusing connections by db_restore run %s: %s'
+                                    % (_qi(item['database']), item['run'], redact(e, params).strip()))
+                    continue
+            repaired.append(dict((k, v) for k, v in item.items() if k != 'comment'))
+    swept = []
+    for item in drop:
+        if not check_mode:
+            try:
+                _drop(params, item['name'], server_num)
+            except (psycopg.Error, RestoreError) as e:
+                warnings.append('could not drop %s, left by db_restore run %s: %s'
+                                % (_qi(item['name']), item['run'], redact(e, params).strip()))
+                continue
+        swept.append(item)
+    for item in find_temp_leftovers(tmp_base):
+        if not check_mode:
+            try:
+                shutil.rmtree(item['name'])
+            except OSError as e:
+                warnings.append('could not remove %s, left by db_restore run %s: %s'
+                                % (item['name'], item['run'], e.strerror))
+                continue
+        swept.append(item)
+    return swept, repaired, warnings
+
+
+def _reopen_after_failed_swap(params, run):
+    """On a FRESH connection, reopen the database(s) this run blocked; -> number reopened."""
+    with connect(params, dbname='postgres') as conn, conn.cursor() as cur:
+        n = 0
+        for name, _allowconn, comment in _marked_rows(cur):
+            parsed = parse_marker(comment)
+            if parsed and parsed[0] == 'swap' and parsed[1]['run'] == run['run']:
+                _reopen_one(cur, conn, {'database': name, 'allow_connections': parsed[1]['allow_connections'],
+                                        'comment': parsed[1]['comment']})
+                n += 1
+        return n
+
+
+def live_note(live):
+    """What happened to the live database, for a failure message (never "not touched" when it was)."""
+    state = live['state']
+    name = _qi(live['database']) if live.get('database') else None
+    if state == 'untouched':
+        return 'The live database was not touched.'
+    if state == 'reopened':
+        return ('The live database %s was closed to new connections for the swap and accepts connections again (its '
+                'connection setting and comment were put back on a new connection); its data was not changed.' % name)
+    if state == 'replaced':
+        return ('The swap was committed before the connection was lost: %s holds the restored copy and the previous '
+                'database is %s.' % (name, _qi(live['previous'])))
+    return ('The live database %s was left refusing new connections (ALLOW_CONNECTIONS false) and could not be '
+            'reopened: %s. The next db_restore run against this server reopens it (it carries a runbook.ops marker), '
+            'or run ALTER DATABASE %s ALLOW_CONNECTIONS true and COMMENT ON DATABASE %s IS NULL.'
+            % (name, live.get('error') or 'the server could not be reached', name, name))
+
+
+def leftovers_note(swept, repaired, check_mode=False):
+    parts = []
+    if repaired:
+        parts.append('%s %s left refusing connections by an earlier run' % (
+            'would reopen' if check_mode else 'reopened', ', '.join(_qi(r['database']) for r in repaired)))
+    if swept:
+        parts.append('%s leftovers of earlier runs: %s' % (
+            'would remove' if check_mode else 'removed',
+            ', '.join(_qi(s['name']) if s['type'] == 'scratch_database' else s['name'] for s in swept)))
+    return ('; ' + '; '.join(parts)) if parts else ''
 
 
 def previous_name(target, when):
@@ -108,7 +454,8 @@ def download(store, backup_id, name, compression, dest, expected_size, expected_
     proc = None
     broken = False
     try:
-        with open(dest, 'wb') as out:
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, 'wb') as out:
             if argv:
                 proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out, stderr=err)
             for block in store.iter_read(key):
@@ -225,205 +572,352 @@ def _drop(params, name, server_num):
             cur.execute(sql.SQL('DROP DATABASE IF EXISTS {}').format(_ident(name)))
 
 
+def _connect_guard(params, run):
+    """The run's own connection, holding its advisory lock until the run ends (a killed run releases it)."""
+    try:
+        conn = connect(params, dbname='postgres')
+    except psycopg.Error as e:
+        raise RestoreError('Could not connect to %s: %s. Check login_* options and the server. Nothing was changed.'
+                           % (describe_target(params, dbname='postgres'), redact(e, params).strip()))
+    return conn
+
+
+def _lock(conn, run):
+    with conn.cursor() as cur:
+        for _attempt in range(5):
+            cur.execute('SELECT pg_catalog.pg_try_advisory_lock(%s::int4, %s::int4)', (LOCK_CLASS, run['lock']))
+            if cur.fetchone()[0]:
+                return
+            run['lock'] = secrets.randbelow(2 ** 31 - 2) + 1
+    raise RestoreError('Could not take a restore lock on the server: every key tried was held. Try again.')
+
+
 def run_restore(params, check_mode=False, now=None):
     t0 = time.monotonic()
     now = now or bs.utcnow()
     mode = params['mode']
     timings = {}
+    warnings = []
+    run = new_run(now)
+    tmp_base = params.get('tmp_dir') or tempfile.gettempdir()
+
+    guard = _connect_guard(params, run)
+    try:
+        return _restore(params, check_mode, now, t0, mode, timings, warnings, run, guard, tmp_base)
+    finally:
+        try:
+            guard.close()
+        except psycopg.Error:
+            pass
+
+
+def _restore(params, check_mode, now, t0, mode, timings, warnings, run, guard, tmp_base):
+    swept, repaired = [], []
+    extra = {'swept': swept, 'repaired': repaired}
+
+    def sweep_note():
+        note = leftovers_note(swept, repaired, check_mode)
+        return '(Also: %s.)' % note[2:] if note else ''
+
+    # the server first: reopen and sweep what earlier runs left, whatever this run then does
+    try:
+        with guard.cursor() as cur:
+            cur.execute("SELECT current_setting('server_version_num')::int")
+            server_num = cur.fetchone()[0]
+        if not check_mode:
+            _lock(guard, run)
+        s, r, w = sweep_leftovers(params, guard, server_num, check_mode, tmp_base)
+        swept.extend(s)
+        repaired.extend(r)
+        warnings.extend(w)
+    except psycopg.Error as e:
+        raise RestoreError('Could not check %s for leftovers of earlier restores: %s. Nothing was changed.'
+                           % (describe_target(params, dbname='postgres'), redact(e, params).strip()), **extra)
+
+    def fail(msg):
+        note = sweep_note()
+        return RestoreError(msg + (' ' + note if note else ''), **extra)
+
+    try:
+        target_exists = True
+        if params.get('target_db'):
+            with guard.cursor() as cur:
+                target_exists = _db_exists(cur, params['target_db']) is not None
+    except psycopg.Error as e:
+        raise fail('Could not check %s: %s. Nothing was changed.'
+                   % (describe_target(params, dbname='postgres'), redact(e, params).strip()))
     try:
         store = bs.open_store(params)
-        entries = bs.list_backups(store, database=params.get('source_db'), now=now)
-        entry = bs.select_backup(entries, params['backup'])
+        entries, entry = choose_backup(params, bs.list_backups(store, now=now), target_exists)
     except bs.StoreError as e:
-        raise RestoreError('Could not select backup %s from %s: %s. Nothing was changed.'
-                           % (params['backup'], params['store'], e))
+        raise fail('Could not select backup %s from %s: %s. Nothing was changed.'
+                   % (params['backup'], params['store'], e))
+    except RestoreError as e:
+        raise fail(str(e))
     manifest = entry['manifest']
     bid = entry['id']
-    warnings = []
     newer_invalid = [e['id'] for e in entries if not e['valid'] and bs.entry_order(e) > bs.entry_order(entry)]
     if newer_invalid:
         warnings.append('skipped %d newer invalid backup(s): %s' % (len(newer_invalid), ', '.join(newer_invalid[:5])))
     target = params.get('target_db') or manifest['database']
-    result = {'changed': mode != 'verify', 'backup_id': bid, 'backup_created_at': entry['created_at'],
-              'backup_age_s': entry['age_s'], 'mode': mode, 'source_db': manifest['database'],
+    result = {'changed': mode != 'verify' or bool(swept or repaired), 'backup_id': bid,
+              'backup_created_at': entry['created_at'], 'backup_age_s': entry['age_s'], 'mode': mode,
+              'source_db': manifest['database'],
               'target_db': target if mode != 'verify' else None, 'previous_db': None, 'scratch_db': None,
-              'verification': {}, 'timings': timings, 'warnings': warnings, 'store': store.describe()}
+              'verification': {}, 'timings': timings, 'warnings': warnings, 'store': store.describe(),
+              'swept': swept, 'repaired': repaired}
 
     # preflight against the server
     try:
-        conn = connect(params, dbname='postgres')
-    except psycopg.Error as e:
-        raise RestoreError('Could not connect to %s: %s. Check login_* options and the server.'
-                           % (describe_target(params, dbname='postgres'), redact(e, params).strip()))
-    with conn:
-        with conn.cursor() as cur:
-            cur.execute("SELECT current_setting('server_version_num')::int")
-            server_num = cur.fetchone()[0]
+        with guard.cursor() as cur:
             target_state = _db_exists(cur, target)
             owner_ok = bool(manifest.get('owner')) and _role_exists(cur, manifest['owner'])
+    except psycopg.Error as e:
+        raise fail('Could not check %s: %s. Nothing was changed.'
+                   % (describe_target(params, dbname='postgres'), redact(e, params).strip()))
     if mode == 'new' and target_state is not None:
-        raise RestoreError('Could not restore backup %s as new database %s: it already exists. Choose another '
-                           'target_db or mode=replace.' % (bid, json.dumps(target)))
+        raise fail('Could not restore backup %s as new database %s: it already exists. Choose another '
+                   'target_db or mode=replace.' % (bid, json.dumps(target)))
+    try:
+        major = dump_major(manifest, bid)
+    except RestoreError as e:
+        raise fail(str(e))
     pg_restore = tool_path(params.get('bin_dir'), 'pg_restore')
     restore_v, _text = tool_version(pg_restore)
-    dump_major = int(str(manifest['pg_dump_version']).split('.', maxsplit=1)[0])
-    if restore_v[0] < dump_major:
-        raise RestoreError('Could not restore backup %s: pg_restore %d.%d is older than the pg_dump %s that wrote '
-                           'it. Install newer client tools or set bin_dir.'
-                           % (bid, restore_v[0], restore_v[1], manifest['pg_dump_version']))
+    if restore_v[0] < major:
+        raise fail('Could not restore backup %s: pg_restore %d.%d is older than the pg_dump %s that wrote '
+                   'it. Install newer client tools or set bin_dir.'
+                   % (bid, restore_v[0], restore_v[1], manifest['pg_dump_version']))
     psql = tool_path(params.get('bin_dir'), 'psql')
     if params.get('globals') and not manifest.get('globals'):
-        raise RestoreError('Could not restore the globals of backup %s: it was taken without globals. Set '
-                           'globals=false or pick a backup made with globals=true.' % bid)
+        raise fail('Could not restore the globals of backup %s: it was taken without globals. Set '
+                   'globals=false or pick a backup made with globals=true.' % bid)
     timings['preflight_s'] = round(time.monotonic() - t0, 3)
     if check_mode:
-        result['msg'] = 'would restore backup %s (%s, %d bytes) in mode %s%s' % (
-            bid, entry['created_at'], entry['size'], mode,
-            '' if mode == 'verify' else ' into %s' % json.dumps(target))
+        result['msg'] = 'would restore backup %s of %s (%s, %d bytes) in mode %s%s%s' % (
+            bid, json.dumps(manifest['database']), entry['created_at'], entry['size'], mode,
+            '' if mode == 'verify' else ' into %s' % json.dumps(target), leftovers_note(swept, repaired, True))
         return result
 
-    workdir = None
-    scratch = None
+    own = {'workdir': None, 'scratch': None}
+    live = {'state': 'untouched', 'database': None}
+    failure = None
+    notes = []
     try:
         try:
-            workdir = tempfile.mkdtemp(prefix='rbo-restore-', dir=params.get('tmp_dir') or None)
-        except OSError as e:
-            raise RestoreError('cannot create a temp directory: %s' % e.strerror)
-        # 1. download + verify, before touching any database
-        t = time.monotonic()
-        dump_path = os.path.join(workdir, 'data.dump')
-        size, digest, problem = download(store, bid, manifest['data_key'], manifest['compression'], dump_path,
-                                         manifest['size'], manifest['sha256'])
-        result['verification']['checksum'] = {'expected': manifest['sha256'], 'actual': digest,
-                                              'ok': digest == manifest['sha256']}
-        result['verification']['size'] = {'expected': manifest['size'], 'actual': size, 'ok': size == manifest['size']}
-        if size != manifest['size'] or digest != manifest['sha256']:
-            raise RestoreError('Could not restore backup %s: its data does not match the manifest (sha256 expected '
-                               '%s, got %s; size expected %d, got %d). The object is corrupted or truncated; no '
-                               'database was touched. Choose another backup.'
-                               % (bid, manifest['sha256'], digest, manifest['size'], size))
-        if problem:
-            raise RestoreError('Could not restore backup %s: %s; no database was touched.' % (bid, problem))
-        globals_path = None
-        if params.get('globals'):
-            g = manifest['globals']
-            globals_path = os.path.join(workdir, 'globals.sql')
-            gsize, gdigest, gproblem = download(store, bid, g['key'], manifest['compression'], globals_path,
-                                                g['size'], g['sha256'])
-            if gsize != g['size'] or gdigest != g['sha256'] or gproblem:
-                raise RestoreError('Could not restore backup %s: its globals do not match the manifest (sha256 '
-                                   'expected %s, got %s). No database was touched.' % (bid, g['sha256'], gdigest))
-        timings['download_s'] = round(time.monotonic() - t, 3)
-
-        # 2. globals, then the scratch database
-        t = time.monotonic()
-        if globals_path:
-            result['verification']['globals_existing'] = restore_globals(params, psql, globals_path)
-            with connect(params, dbname='postgres') as conn, conn.cursor() as cur:
-                owner_ok = bool(manifest.get('owner')) and _role_exists(cur, manifest['owner'])
-        scratch = scratch_name()
-        result['scratch_db'] = scratch
-        create = sql.SQL('CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}').format(
-            _ident(scratch), sql.Literal(manifest.get('encoding') or 'UTF8'),
-            sql.Literal(manifest.get('collate') or 'C'), sql.Literal(manifest.get('ctype') or 'C'))
-        if owner_ok:
-            create = sql.SQL('{} OWNER {}').format(create, _ident(manifest['owner']))
-        with connect(params, dbname='postgres') as conn, conn.cursor() as cur:
-            cur.execute(create)
-        rc, text = _run(pg_restore_argv(pg_restore, scratch, dump_path, params.get('jobs') or 1,
-                                        params.get('no_owner')), child_env(params, scratch), params, 'pg_restore')
-        if rc != 0:
-            how = 'was killed by signal %d' % -rc if rc < 0 else 'exited with code %d' % rc
-            raise RestoreError('Could not restore backup %s: pg_restore %s: %s. The live database was not '
-                               'touched.' % (bid, how, text.strip()[-1500:] or 'no error output'))
-        timings['restore_s'] = round(time.monotonic() - t, 3)
-
-        # 3. verify row counts
-        t = time.monotonic()
-        row_counts = manifest.get('row_counts', 'exact')
-        result['verification']['row_counts'] = row_counts
-        if params.get('verify_row_counts', True):
-            counts = _count_tables(params, scratch, manifest['tables'])
-            ok, tables = compare_counts(manifest['tables'], counts, row_counts)
-            result['verification']['tables'] = tables
-            result['verification']['rows'] = sum(r['actual'] or 0 for r in tables)
-            if not ok:
-                bad = [r for r in tables if not r['ok']][:5]
-                if row_counts == 'exact':
-                    what = 'row counts differ from the manifest'
-                else:
-                    what = 'tables of the manifest are missing after the restore (its row counts are %s)' % (
-                        'estimates' if row_counts == 'estimate' else 'not recorded')
-                raise RestoreError('Could not verify backup %s: %s: %s. The live database was not touched.' % (
-                    bid, what, '; '.join('%s.%s expected %s, got %s' % (
-                        json.dumps(r['schema']), json.dumps(r['table']),
-                        r['expected'] if r['expected'] is not None else 'the table',
-                        r['actual'] if r['actual'] is not None else 'no table') for r in bad)))
-        result['verification']['ok'] = True
-        timings['verify_s'] = round(time.monotonic() - t, 3)
-
-        # 4. the outcome
-        t = time.monotonic()
-        if mode == 'verify':
-            _drop(params, scratch, server_num)
-            scratch = None
-        elif mode == 'new' or target_state is None:
-            with connect(params, dbname='postgres') as conn, conn.cursor() as cur:
-                cur.execute(sql.SQL('ALTER DATABASE {} RENAME TO {}').format(_ident(scratch), _ident(target)))
-            scratch = None
-        else:
-            result['previous_db'] = _swap(params, scratch, target, now, target_state)
-            scratch = None
-            if not params.get('keep_previous', True):
-                _drop(params, result['previous_db'], server_num)
-                result['previous_db'] = None
-        timings['switch_s'] = round(time.monotonic() - t, 3)
-    except bs.StoreError as e:
-        raise RestoreError('Could not restore backup %s: %s. No database was changed.' % (bid, e))
-    except psycopg.Error as e:
-        raise RestoreError('Could not restore backup %s: %s. The live database was not touched.'
-                           % (bid, redact(e, params).strip()))
-    except Interrupted as e:
-        raise RestoreError('Could not restore backup %s: %s. The scratch copy was dropped; the live database '
-                           'was not touched.' % (bid, e))
+            _work(params, result, manifest, bid, store, target, target_state, owner_ok, server_num, now, run,
+                  tmp_base, pg_restore, psql, own, live)
+        except bs.StoreError as e:
+            failure = 'Could not restore backup %s: %s.' % (bid, e)
+        except psycopg.Error as e:
+            failure = 'Could not restore backup %s: %s.' % (bid, redact(e, params).strip())
+        except Interrupted as e:
+            failure = 'Could not restore backup %s: %s.' % (bid, e)
+        except RestoreError as e:
+            failure = str(e)
     finally:
+        scratch = own['scratch']
         if scratch is not None:
             try:
                 _drop(params, scratch, server_num)
-            except (psycopg.Error, RestoreError):
-                warnings.append('could not drop the scratch database %s; drop it by hand' % scratch)
-        if workdir:
-            shutil.rmtree(workdir, ignore_errors=True)
+                if failure:
+                    notes.append('The scratch database %s was dropped.' % _qi(scratch))
+            except (psycopg.Error, RestoreError) as e:
+                text = redact(e, params).strip()
+                notes.append('The scratch database %s could not be dropped (%s); the next db_restore run against '
+                             'this server drops it (it carries a runbook.ops marker), or drop it by hand.'
+                             % (_qi(scratch), text.splitlines()[0] if text else 'no error text'))
+                if not failure:
+                    warnings.append(notes[-1])
+        if own['workdir']:
+            shutil.rmtree(own['workdir'], ignore_errors=True)
+    if failure:
+        if 'touched' not in failure or live['state'] != 'untouched':
+            notes.insert(0, live_note(live))
+        raise fail(' '.join([failure] + notes))
     timings['total_s'] = round(time.monotonic() - t0, 3)
+    done = leftovers_note(swept, repaired)
     if mode == 'verify':
-        result['msg'] = 'verified backup %s: %d tables restored and counted' % (bid, len(manifest['tables']))
+        result['msg'] = 'verified backup %s of %s: %d tables restored and counted%s' % (
+            bid, json.dumps(manifest['database']), len(manifest['tables']), done)
     elif mode == 'new':
-        result['msg'] = 'restored backup %s as %s' % (bid, json.dumps(target))
+        result['msg'] = 'restored backup %s of %s as %s%s' % (
+            bid, json.dumps(manifest['database']), json.dumps(target), done)
     else:
         kept = ' (previous copy kept as %s)' % json.dumps(result['previous_db']) if result['previous_db'] else ''
-        result['msg'] = 'replaced %s with backup %s%s' % (json.dumps(target), bid, kept)
+        result['msg'] = 'replaced %s with backup %s of %s%s%s' % (json.dumps(target), bid,
+                                                                  json.dumps(manifest['database']), kept, done)
     return result
 
 
-def _swap(params, scratch, target, now, allowconn):
-    """Swap the verified scratch copy in; return the name the live database now has."""
-    previous = previous_name(target, now)
+def _work(params, result, manifest, bid, store, target, target_state, owner_ok, server_num, now, run, tmp_base,
+          pg_restore, psql, own, live):
+    """Download, restore into the scratch database, verify, switch. ``own`` records what to clean up."""
+    timings = result['timings']
+    mode = result['mode']
+    try:
+        own['workdir'] = tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=tmp_base)   # 0700
+        write_temp_marker(own['workdir'], run)
+    except OSError as e:
+        raise RestoreError('Could not create a temp directory in %s: %s. Set tmp_dir to a writable directory. '
+                           'No database was touched.' % (tmp_base, e.strerror))
+    workdir = own['workdir']
+    # 1. download + verify, before touching any database
+    t = time.monotonic()
+    dump_path = os.path.join(workdir, 'data.dump')
+    size, digest, problem = download(store, bid, manifest['data_key'], manifest['compression'], dump_path,
+                                     manifest['size'], manifest['sha256'])
+    result['verification']['checksum'] = {'expected': manifest['sha256'], 'actual': digest,
+                                          'ok': digest == manifest['sha256']}
+    result['verification']['size'] = {'expected': manifest['size'], 'actual': size, 'ok': size == manifest['size']}
+    if size != manifest['size'] or digest != manifest['sha256']:
+        raise RestoreError('Could not restore backup %s: its data does not match the manifest (sha256 expected '
+                           '%s, got %s; size expected %d, got %d). The object is corrupted or truncated; no '
+                           'database was touched. Choose another backup.'
+                           % (bid, manifest['sha256'], digest, manifest['size'], size))
+    if problem:
+        raise RestoreError('Could not restore backup %s: %s; no database was touched.' % (bid, problem))
+    globals_path = None
+    if params.get('globals'):
+        g = manifest['globals']
+        globals_path = os.path.join(workdir, 'globals.sql')
+        gsize, gdigest, gproblem = download(store, bid, g['key'], manifest['compression'], globals_path,
+                                            g['size'], g['sha256'])
+        if gsize != g['size'] or gdigest != g['sha256'] or gproblem:
+            raise RestoreError('Could not restore backup %s: its globals do not match the manifest (sha256 '
+                               'expected %s, got %s). No database was touched.' % (bid, g['sha256'], gdigest))
+    timings['download_s'] = round(time.monotonic() - t, 3)
+
+    # 2. globals, then the scratch database, marked as ours right after it exists
+    t = time.monotonic()
+    if globals_path:
+        result['verification']['globals_existing'] = restore_globals(params, psql, globals_path)
+        with connect(params, dbname='postgres') as conn, conn.cursor() as cur:
+            owner_ok = bool(manifest.get('owner')) and _role_exists(cur, manifest['owner'])
+    scratch = scratch_name()
+    create = sql.SQL('CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}').format(
+        _ident(scratch), sql.Literal(manifest.get('encoding') or 'UTF8'),
+        sql.Literal(manifest.get('collate') or 'C'), sql.Literal(manifest.get('ctype') or 'C'))
+    if owner_ok:
+        create = sql.SQL('{} OWNER {}').format(create, _ident(manifest['owner']))
     with connect(params, dbname='postgres') as conn, conn.cursor() as cur:
-        if _db_exists(cur, previous) is not None:
-            raise RestoreError('a database named %s already exists' % json.dumps(previous))
-        cur.execute(sql.SQL('ALTER DATABASE {} ALLOW_CONNECTIONS false').format(_ident(target)))
-        try:
+        cur.execute(create)
+        own['scratch'] = scratch
+        result['scratch_db'] = scratch
+        cur.execute(sql.SQL('COMMENT ON DATABASE {} IS {}').format(
+            _ident(scratch), sql.Literal(make_marker('scratch', dict(run, name=scratch)))))
+    rc, text = _run(pg_restore_argv(pg_restore, scratch, dump_path, params.get('jobs') or 1,
+                                    params.get('no_owner')), child_env(params, scratch), params, 'pg_restore')
+    if rc != 0:
+        how = 'was killed by signal %d' % -rc if rc < 0 else 'exited with code %d' % rc
+        raise RestoreError('Could not restore backup %s: pg_restore %s: %s.'
+                           % (bid, how, text.strip()[-1500:] or 'no error output'))
+    timings['restore_s'] = round(time.monotonic() - t, 3)
+
+    # 3. verify row counts
+    t = time.monotonic()
+    row_counts = manifest.get('row_counts', 'exact')
+    result['verification']['row_counts'] = row_counts
+    if params.get('verify_row_counts', True):
+        counts = _count_tables(params, scratch, manifest['tables'])
+        ok, tables = compare_counts(manifest['tables'], counts, row_counts)
+        result['verification']['tables'] = tables
+        result['verification']['rows'] = sum(r['actual'] or 0 for r in tables)
+        if not ok:
+            bad = [r for r in tables if not r['ok']][:5]
+            if row_counts == 'exact':
+                what = 'row counts differ from the manifest'
+            else:
+                what = 'tables of the manifest are missing after the restore (its row counts are %s)' % (
+                    'estimates' if row_counts == 'estimate' else 'not recorded')
+            raise RestoreError('Could not verify backup %s: %s: %s.' % (
+                bid, what, '; '.join('%s.%s expected %s, got %s' % (
+                    json.dumps(r['schema']), json.dumps(r['table']),
+                    r['expected'] if r['expected'] is not None else 'the table',
+                    r['actual'] if r['actual'] is not None else 'no table') for r in bad)))
+    result['verification']['ok'] = True
+    timings['verify_s'] = round(time.monotonic() - t, 3)
+
+    # 4. the outcome
+    t = time.monotonic()
+    if mode == 'verify':
+        _drop(params, scratch, server_num)
+        own['scratch'] = None
+    elif mode == 'new' or target_state is None:
+        with connect(params, dbname='postgres') as conn, conn.cursor() as cur:
+            with conn.transaction():
+                cur.execute(sql.SQL('COMMENT ON DATABASE {} IS NULL').format(_ident(scratch)))
+                cur.execute(sql.SQL('ALTER DATABASE {} RENAME TO {}').format(_ident(scratch), _ident(target)))
+        own['scratch'] = None
+    else:
+        result['previous_db'] = _swap(params, scratch, target, now, run, live)
+        own['scratch'] = None
+        if not params.get('keep_previous', True):
+            try:
+                _drop(params, result['previous_db'], server_num)
+                result['previous_db'] = None
+            except (psycopg.Error, RestoreError) as e:
+                result['warnings'].append('the restore succeeded but the previous copy %s could not be dropped: %s; '
+                                          'drop it by hand' % (_qi(result['previous_db']),
+                                                               redact(e, params).strip()))
+    timings['switch_s'] = round(time.monotonic() - t, 3)
+
+
+def _swap(params, scratch, target, now, run, live):
+    """Swap the verified scratch copy in; return the name the live database now has.
+
+    One transaction marks the live database (its original datallowconn and comment inside the marker) and blocks
+    new connections; a second one renames both databases and gives the previous one its settings back. If
+    anything fails in between, the block is undone on a FRESH connection (the first one may be dead); if even
+    that fails, the marker lets the next run reopen it.
+    """
+    previous = previous_name(target, now)
+    conn = connect(params, dbname='postgres')
+    try:
+        with conn.cursor() as cur:
+            if _db_exists(cur, previous) is not None:
+                raise RestoreError('Could not swap the restored copy in: a database named %s already exists. '
+                                   'Rename or drop it, then run again.' % _qi(previous))
+            cur.execute("SELECT datallowconn, pg_catalog.shobj_description(oid, 'pg_database') "
+                        "FROM pg_catalog.pg_database WHERE datname = %s", (target,))
+            row = cur.fetchone()
+            if row is None:
+                raise RestoreError('Could not swap the restored copy in: the database %s no longer exists. '
+                                   'Run again with mode=new.' % _qi(target))
+            allowconn, comment = row
+            if parse_marker(comment) is not None:
+                raise RestoreError('Could not swap the restored copy in: %s is being swapped by another db_restore '
+                                   'run (its comment carries that run\'s marker). Wait for it, then run again.'
+                                   % _qi(target))
+            marker = make_marker('swap', dict(run, database=target, allow_connections=allowconn, comment=comment))
+            with conn.transaction():
+                cur.execute(sql.SQL('COMMENT ON DATABASE {} IS {}').format(_ident(target), sql.Literal(marker)))
+                cur.execute(sql.SQL('ALTER DATABASE {} ALLOW_CONNECTIONS false').format(_ident(target)))
+            live.update(state='blocked', database=target, previous=previous)
             _terminate(cur, target)
             with conn.transaction():
                 cur.execute(sql.SQL('ALTER DATABASE {} RENAME TO {}').format(_ident(target), _ident(previous)))
                 cur.execute(sql.SQL('ALTER DATABASE {} RENAME TO {}').format(_ident(scratch), _ident(target)))
-        except BaseException:
-            try:
                 cur.execute(sql.SQL('ALTER DATABASE {} ALLOW_CONNECTIONS {}').format(
-                    _ident(target), sql.SQL('true' if allowconn else 'false')))
-            except psycopg.Error:
-                pass
-            raise
-        cur.execute(sql.SQL('ALTER DATABASE {} ALLOW_CONNECTIONS {}').format(
-            _ident(previous), sql.SQL('true' if allowconn else 'false')))
+                    _ident(previous), sql.SQL('true' if allowconn else 'false')))
+                cur.execute(sql.SQL('COMMENT ON DATABASE {} IS {}').format(_ident(previous), sql.Literal(comment)))
+                cur.execute(sql.SQL('COMMENT ON DATABASE {} IS {}').format(_ident(target), sql.Literal(comment)))
+            live['state'] = 'replaced'
+    except BaseException:
+        if live['state'] == 'blocked':
+            try:
+                if _reopen_after_failed_swap(params, run):
+                    live['state'] = 'reopened'
+                else:
+                    with connect(params, dbname='postgres') as c2, c2.cursor() as cur2:
+                        live['state'] = 'replaced' if _db_exists(cur2, previous) is not None else 'reopened'
+            except psycopg.Error as e:
+                live.update(state='left_blocked', error=redact(e, params).strip().splitlines()[0] if str(e).strip()
+                            else None)
+        raise
+    finally:
+        try:
+            conn.close()
+        except psycopg.Error:
+            pass
     return previous

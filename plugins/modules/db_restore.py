@@ -19,7 +19,21 @@ description:
     renames it to C(<db>_pre_restore_<UTC timestamp>) and the verified copy to C(<db>); the previous copy is kept
     unless O(keep_previous=false).
   - Nothing live is dropped or renamed before the copy is verified; on any failure (or SIGTERM) the scratch database
-    is dropped and the live database is untouched.
+    is dropped. When the swap itself fails after new connections to the live database were blocked, the block is
+    undone on a new connection, and the failure message says what happened to the live database.
+  - O(mode=replace) over an existing O(target_db) restores only a backup of O(target_db) itself, unless
+    O(source_db) names another database and O(allow_cross_database=true) confirms it (a replace into a database that
+    does not exist overwrites nothing and follows the rules of O(mode=new)). V(latest) or V(before:...) on a store
+    holding backups of several databases needs O(target_db) (replace) or O(source_db) (new); O(mode=verify) takes
+    the newest valid backup of any database and returns its RV(source_db).
+  - "Leftovers: every run first looks for what earlier runs left after being killed or losing the server: scratch
+    databases and temp directories it created, and a live database left refusing connections during a swap. They
+    are recognised by a runbook.ops marker (a C(COMMENT ON DATABASE) with the run id, host, pid and the key of an
+    advisory lock the run holds while alive; a C(.runbook-ops-restore.json) file in the temp directory), never by
+    their name alone. A scratch database is dropped, a blocked database gets back its connection setting and
+    comment, a temp directory of this host whose process is gone is removed; see RV(swept) and RV(repaired)."
+  - A scratch database killed between its C(CREATE DATABASE) and its marker (a few milliseconds) is not recognised
+    and has to be dropped by hand.
   - Returns the backup's age (the RPO this restore achieves) and the time taken (the RTO part).
 author:
   - runbook.ops maintainers (@runbook-ops)
@@ -30,7 +44,8 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     description: Selects the backup and checks the server, the target and the tools, and reports what would be done
-      without downloading or changing anything.
+      without downloading or changing anything; leftovers of earlier runs are only reported (RV(swept),
+      RV(repaired)), not removed.
     support: full
   diff_mode:
     description: Returns no diff.
@@ -50,7 +65,15 @@ options:
     description:
       - Only consider the backups of this database (as recorded in their manifests). Set it when the store holds
         backups of several databases.
+      - With O(mode=replace) it defaults to O(target_db); naming another database also needs
+        O(allow_cross_database=true) when O(target_db) exists.
     type: str
+  allow_cross_database:
+    description:
+      - Confirm that O(mode=replace) may overwrite the existing O(target_db) with a backup of another database,
+        named by O(source_db). Without it such a replace is refused and nothing is changed.
+    type: bool
+    default: false
   mode:
     description:
       - V(verify) restores into a scratch database, verifies and drops it.
@@ -98,7 +121,8 @@ options:
   tmp_dir:
     description:
       - Directory for the downloaded, decompressed archive (it needs about the uncompressed dump size). Default is
-        the system temp directory.
+        the system temp directory. It gets a private C(rbo-restore-*) directory (mode 0700, files 0600); leftovers
+        of killed runs are looked for here.
     type: path
   bin_dir:
     description:
@@ -127,6 +151,14 @@ EXAMPLES = r'''
     backup: before:2026-01-31T09:15:00Z
     mode: replace
     jobs: 4
+
+- name: Restore the backup of app into app_staging (a cross-database replace must be confirmed)
+  runbook.ops.db_restore:
+    store: /var/backups/postgres
+    source_db: app
+    target_db: app_staging
+    allow_cross_database: true
+    mode: replace
 
 - name: Restore a given backup next to the live one
   runbook.ops.db_restore:
@@ -190,6 +222,26 @@ timings:
   returned: success
   type: dict
   sample: {preflight_s: 0.1, download_s: 2.0, restore_s: 10.2, verify_s: 0.4, switch_s: 0.1, total_s: 12.8}
+swept:
+  description:
+    - Leftovers of earlier, killed runs removed before this run (in check mode, what would be removed).
+    - C(type) is V(scratch_database) or V(temp_dir); C(name) the database or the path; C(run), C(host), C(pid) and
+      C(started_at) identify the run that left it (from its marker).
+  returned: success and failure after the server was reached
+  type: list
+  elements: dict
+  sample: [{type: scratch_database, name: rbo_restore_3f9a1c2b4d5e, run: 9c1f0e2a7b3d4c5e, host: db1, pid: 4242,
+            started_at: "2026-01-31T10:15:00.000000Z"}]
+repaired:
+  description:
+    - Databases an earlier run left refusing connections in the middle of its swap, given back their connection
+      setting and comment before this run (in check mode, what would be repaired).
+    - C(database), C(allow_connections) (the setting put back), C(run), C(host), C(pid), C(started_at).
+  returned: success and failure after the server was reached
+  type: list
+  elements: dict
+  sample: [{database: app, allow_connections: true, run: 9c1f0e2a7b3d4c5e, host: db1, pid: 4242,
+            started_at: "2026-01-31T10:15:00.000000Z"}]
 store:
   description: The store, without secrets.
   returned: success
@@ -199,7 +251,9 @@ msg:
   description: A one-line summary.
   returned: always
   type: str
-  sample: replaced "app" with backup 20260131T020000Z-app-3f9a1c (previous copy kept as "app_pre_restore_20260131101500")
+  sample: >-
+    replaced "app" with backup 20260131T020000Z-app-3f9a1c of "app" (previous copy kept as
+    "app_pre_restore_20260131101500")
 '''
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -217,6 +271,7 @@ def argument_spec():
     spec.update(
         backup=dict(type='str', default='latest'),
         source_db=dict(type='str'),
+        allow_cross_database=dict(type='bool', default=False),
         mode=dict(type='str', default='verify', choices=['verify', 'replace', 'new']),
         target_db=dict(type='str'),
         keep_previous=dict(type='bool', default=True),
@@ -246,7 +301,7 @@ def main():
         msg = str(e)
         if not msg.startswith('Could not'):
             msg = 'Could not restore: %s. The live database was not touched.' % msg
-        module.fail_json(msg=msg)
+        module.fail_json(msg=msg, **getattr(e, 'extra', {}))
     warnings = result.pop('warnings')
     for w in warnings:
         module.warn(w)
