@@ -19,7 +19,7 @@ from pm2_fixtures import (  # noqa: F401  pylint: disable=unused-import
 )
 from servers import free_port
 from release_fixtures import (  # noqa: F401  pylint: disable=unused-import
-    IDS, REPO, app_root, history, release_setup, run_playbook,
+    IDS, REPO, app_root, history, http_gate, release_setup, run_playbook,
 )
 
 R1, R2, R3 = IDS[0], IDS[1], IDS[2]
@@ -47,8 +47,7 @@ def _setup(app_root, tmp_path, ecosystem_template):
         'deploy_service_adapter': 'pm2',
         'deploy_pm2_app': APP,
         'deploy_pm2_ecosystem': 'ecosystem.config.js',
-        'deploy_health_checks': [{'name': 'api', 'type': 'http', 'url': base + '/health', 'expect_status': [200],
-                                  'timeout': 2}],
+        'deploy_health_checks': [http_gate('api', base + '/health')],
         'deploy_health_window': 4,
         'deploy_health_delay': 1,
         'deploy_report_dir': str(tmp_path / 'reports'),

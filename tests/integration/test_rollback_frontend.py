@@ -21,7 +21,7 @@ import urllib.request
 import boto3
 import pytest
 
-from release_fixtures import IDS, REPO, current_server, app_root, history, run_inproc, run_playbook  # noqa: F401  pylint: disable=unused-import
+from release_fixtures import IDS, REPO, current_server, app_root, history, http_gate, run_inproc, run_playbook  # noqa: F401  pylint: disable=unused-import
 
 R1, R2, R3 = IDS[0], IDS[1], IDS[2]
 PLAYBOOK = os.path.join(REPO, 'playbooks', 'rollback_frontend.yml')
@@ -101,8 +101,7 @@ def test_frontend_rollback_webroot_and_s3(app_root, current_server, moto_server,
     rb = {'rollback_hosts': 'app', 'rollback_app_root': str(app_root), 'rollback_app_name': 'web',
           'rollback_frontend_s3_bucket': BUCKET, 'rollback_frontend_s3_prefix': '/site',
           'rollback_frontend_s3_endpoint_url': moto_server, 'rollback_frontend_s3_region': 'us-east-1',
-          'rollback_health_checks': [{'name': 'site', 'type': 'http', 'url': current_server + '/health',
-                                      'expect_status': [200], 'timeout': 2}],
+          'rollback_health_checks': [http_gate('site', current_server + '/health')],
           'rollback_health_window': 2, 'rollback_health_delay': 1, 'rollback_actor': 'pytest',
           'rollback_report_dir': str(reports)}
 
