@@ -4,7 +4,7 @@
 # Each scenario's output goes to .build/molecule-logs/<scenario>.log and is printed when it ends.
 set -uo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$REPO"
+cd "$REPO" || exit 1
 JOBS="${MOLECULE_JOBS:-2}"
 LOGS="$REPO/.build/molecule-logs"
 mkdir -p "$LOGS"
@@ -37,7 +37,12 @@ failed=0
 echo "Molecule summary:"
 for s in "${SCENARIOS[@]}"; do
   read -r rc secs < "$LOGS/$s.rc" 2>/dev/null || { rc=1; secs='?'; }
-  [ "$rc" = 0 ] && state=passed || { state=FAILED; failed=$((failed + 1)); }
+  if [ "$rc" = 0 ]; then
+    state=passed
+  else
+    state=FAILED
+    failed=$((failed + 1))
+  fi
   echo "  $s: $state in ${secs}s"
 done
 echo "$(( ${#SCENARIOS[@]} - failed )) passed, $failed failed"

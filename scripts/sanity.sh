@@ -12,10 +12,10 @@ export PATH="$VENV/bin:$PATH"
 CACHE="$HOME/.ansible/test/cache"
 if [ ! -s "$CACHE/get_pip_24_2.py" ]; then
   mkdir -p "$CACHE/wheels"
-  WHEEL="$(ls "$CACHE"/wheels/pip-24.2-*.whl 2>/dev/null | head -n1 || true)"
+  WHEEL="$(find "$CACHE/wheels" -maxdepth 1 -name 'pip-24.2-*.whl' 2>/dev/null | head -n1 || true)"
   if [ -z "$WHEEL" ]; then
     "$VENV/bin/pip" download -q --no-deps -d "$CACHE/wheels" pip==24.2
-    WHEEL="$(ls "$CACHE"/wheels/pip-24.2-*.whl | head -n1)"
+    WHEEL="$(find "$CACHE/wheels" -maxdepth 1 -name 'pip-24.2-*.whl' | head -n1)"
   fi
   cat > "$CACHE/get_pip_24_2.py" <<PY
 import sys
