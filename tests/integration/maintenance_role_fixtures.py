@@ -97,11 +97,12 @@ def window_now(inside=True):
     return {'days': [day], 'start': '00:00', 'end': '00:00', 'timezone': 'UTC'}
 
 
-def playbook(name, extra, cwd, check=False, groups=('db', 'cache', 'app')):
+def playbook(name, extra, cwd, check=False, groups=('db', 'cache', 'app'), env=None):
     """Run runbook.ops.<name> on localhost (in ``groups``) with the profile_tasks callback; stdout is appended
-    to ansible-run.log / ansible-check.log in ``cwd``."""
+    to ansible-run.log / ansible-check.log in ``cwd``; ``env`` adds environment variables (ANSIBLE_VERBOSITY...)."""
     return run_playbook(name, extra, cwd, groups=groups, check=check, timeout=300, log=True,
-                        env={'ANSIBLE_PIPELINING': 'True'}, callbacks=['ansible.posix.profile_tasks'])
+                        env=dict({'ANSIBLE_PIPELINING': 'True'}, **(env or {})),
+                        callbacks=['ansible.posix.profile_tasks'])
 
 
 def load_report(directory, name='weekly_maintenance'):

@@ -8,8 +8,11 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
+import pytest
+
 from backup_fixtures import create_db, databases, drop_db, fingerprint, local_files, unique_db
 from playbooks import run_playbook
+from webhook_fixtures import last_fatal, webhook_receiver
 
 
 class _Hook(BaseHTTPRequestHandler):
@@ -91,3 +94,70 @@ def test_backup_failure_notifies_webhook_and_stays_red(postgres_server, tmp_path
     assert pg.password not in text and pg.password not in r.stdout
     report = json.load(open(str(tmp_path / 'reports' / 'backup.json')))
     assert report['localhost']['failed'] is True
+
+
+VERBOSE = {'ANSIBLE_VERBOSITY': '3'}     # -vvv: every task's arguments and results are printed
+
+
+def _failing_backup_vars(pg, tmp_path, url):
+    return {'backup_db': 'no_such_db_%s' % unique_db(), 'backup_store': str(tmp_path / 's'),
+            'backup_login_host': '127.0.0.1', 'backup_login_port': pg.port,
+            'backup_login_password': pg.password, 'backup_ssl_mode': 'disable',
+            'backup_report_dir': str(tmp_path / 'reports'), 'backup_notify_webhook_url': url}
+
+
+@pytest.mark.parametrize('status', [200, 500, None], ids=['accepts', 'answers-500', 'unreachable'])
+def test_failed_backup_webhook_never_prints_its_url_nor_hides_the_backup_error(postgres_server, tmp_path, status):
+    pg = postgres_server
+    with webhook_receiver(status) as hook:
+        r = run_playbook('backup', _failing_backup_vars(pg, tmp_path, hook.url), tmp_path, env=VERBOSE)
+    out = r.stdout + r.stderr
+    assert hook.token not in out
+    assert r.returncode != 0
+    if status is not None:
+        assert len(hook.received) == 1 and 'does not exist' in hook.received[0]['text']
+    if status != 200:
+        assert 'The webhook did not accept the notification (HTTP status %s' % ('500' if status else '-1') in out
+    # the report of the failed backup is written and the play's error is the backup's, not the webhook's
+    report = json.load(open(str(tmp_path / 'reports' / 'backup.json')))
+    assert report['localhost']['failed'] is True and 'does not exist' in report['localhost']['msg']
+    fatal = last_fatal(r.stdout)
+    assert 'Backup of no_such_db_' in fatal and 'does not exist' in fatal, r.stdout[-3000:]
+
+
+def test_successful_backup_stays_green_when_the_webhook_answers_500(postgres_server, tmp_path):
+    pg = postgres_server
+    db = create_db(pg, unique_db(), rows=10)
+    try:
+        with webhook_receiver(500) as hook:
+            extra = dict(_failing_backup_vars(pg, tmp_path, hook.url), backup_db=db, backup_notify_on_success=True)
+            r = run_playbook('backup', extra, tmp_path, env=VERBOSE)
+        assert hook.token not in r.stdout + r.stderr
+        assert r.returncode == 0, r.stdout[-3000:]
+        assert len(hook.received) == 1 and hook.received[0]['text'].startswith(':white_check_mark: Backup of')
+        assert 'The webhook did not accept the notification (HTTP status 500' in r.stdout
+        report = json.load(open(str(tmp_path / 'reports' / 'backup.json')))
+        assert report['localhost']['changed'] is True and report['localhost']['backup_id']
+    finally:
+        drop_db(pg, db)
+
+
+@pytest.mark.parametrize('status', [200, 500], ids=['accepts', 'answers-500'])
+def test_failed_restore_webhook_never_prints_its_url_nor_hides_the_restore_error(postgres_server, tmp_path, status):
+    pg = postgres_server
+    (tmp_path / 'empty-store').mkdir()
+    extra = {'restore_store': str(tmp_path / 'empty-store'), 'restore_login_host': '127.0.0.1',
+             'restore_login_port': pg.port, 'restore_login_password': pg.password, 'restore_ssl_mode': 'disable',
+             'restore_source_db': 'nothing_here', 'restore_report_dir': str(tmp_path / 'reports')}
+    with webhook_receiver(status) as hook:
+        r = run_playbook('verify_backup', dict(extra, restore_notify_webhook_url=hook.url), tmp_path, env=VERBOSE)
+    out = r.stdout + r.stderr
+    assert hook.token not in out
+    assert r.returncode != 0
+    assert len(hook.received) == 1 and hook.received[0]['text'].startswith(':red_circle: Restore (verify)')
+    if status != 200:
+        assert 'The webhook did not accept the notification (HTTP status 500' in out
+    report = json.load(open(str(tmp_path / 'reports' / 'verify_backup.json')))
+    assert report['localhost']['failed'] is True
+    fatal = last_fatal(r.stdout)
+    assert 'Restore failed: ' in fatal and report['localhost']['msg'].split(':')[0] in fatal, r.stdout[-3000:]

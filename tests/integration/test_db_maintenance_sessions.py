@@ -222,3 +222,26 @@ def test_a_role_without_rights_gets_skipped_and_failed_steps(server):
     finally:
         holder.close()
         server.psql('REVOKE pg_read_all_stats FROM keeper')
+
+
+@pytest.mark.parametrize('scope', ['cluster', 'database'])
+def test_session_candidates_never_include_our_own_backend_even_without_the_python_guard(server, scope):
+    # the Python guard needs own_pid, which set_timeouts() fills in; here it stays None, so only the query's own
+    # `pid <> pg_backend_pid()` keeps the module's connection off the list
+    db = fresh_db(server)
+    other = Holder(server, db, 'other').idle_in_transaction()
+    params = {k: v.get('default') for k, v in argument_spec().items()}
+    params.update(args(server, db, terminate_scope=scope, terminate_idle_in_transaction_s=0,
+                       terminate_running_longer_than_s=0))
+    m = pm.Maintenance(params)
+    try:
+        m.open()
+        own = m.conn.info.backend_pid
+        assert m.own_pid is None
+        pids = [r['pid'] for r in m.fetch_sessions(scope == 'cluster')]
+        assert other.pid in pids          # the list is not empty by accident
+        assert own not in pids
+        assert own not in [r['pid'] for r, reason in m.sessions_to_terminate()]
+    finally:
+        m.close()
+        other.close()

@@ -11,8 +11,11 @@ import secrets
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
+import pytest
+
 from maintenance_role_fixtures import (bloated_db, dead_tuples, drop_db, load_report, make_logs, phase, playbook, qi,
                                        unique_db, window_now)
+from webhook_fixtures import last_fatal, webhook_receiver
 
 HOSTILE_TABLE = 't"; DROP TABLE orders; --'
 
@@ -244,3 +247,26 @@ def test_symlinked_log_dir_is_refused_and_reported(tmp_path):
         ('logs', 'failed'), ('integrity', 'skipped')]
     assert report['window']['window'] == 'always' and '| logs | failed |' in md
     assert not os.path.exists(str(tmp_path / 'logrotate.d')) and not os.path.exists('/etc/cron.d/evil')
+
+
+@pytest.mark.parametrize('status', [500, None], ids=['answers-500', 'unreachable'])
+def test_failing_webhook_never_prints_its_url_nor_hides_the_phase_error(tmp_path, status):
+    # no server needed: the logs phase fails on a symlinked log directory; the webhook refuses or is not there
+    real = tmp_path / 'elsewhere'
+    make_logs(str(real))
+    os.symlink(str(real), str(tmp_path / 'logs'))
+    extra = {'maintenance_window': {}, 'maintenance_report_dir': str(tmp_path / 'reports'),
+             'maintenance_log_dirs': [{'path': str(tmp_path / 'logs'), 'patterns': ['*'], 'max_age_days': 1}],
+             'maintenance_logrotate_dir': str(tmp_path / 'logrotate.d')}
+    with webhook_receiver(status) as hook:
+        extra['maintenance_notify_webhook_url'] = hook.url
+        r = playbook('weekly_maintenance', extra, tmp_path, groups=('app',), env={'ANSIBLE_VERBOSITY': '3'})
+    assert hook.token not in r.stdout + r.stderr
+    assert r.returncode != 0
+    if status is not None:
+        assert len(hook.received) == 1 and hook.received[0]['text'].startswith(':red_circle: Weekly maintenance FAILED')
+    assert 'The webhook did not accept the notification (HTTP status %s' % (status or -1) in r.stdout
+    report, md = load_report(tmp_path / 'reports')
+    assert report['status'] == 'failed' and phase(report, 'logs')['status'] == 'failed'
+    fatal = last_fatal(r.stdout)
+    assert 'Weekly maintenance failed on localhost in phase logs' in fatal and 'symlink' in fatal, r.stdout[-3000:]

@@ -438,3 +438,18 @@ def test_failed_concurrent_reindex_drops_leftovers_and_redacts():
     assert step['leftover_indexes'] == [{'index': 'public.orders_pkey_ccnew', 'dropped': True, 'error': None}]
     assert m.executed[-1] == 'DROP INDEX CONCURRENTLY IF EXISTS "public"."orders_pkey_ccnew"'
     assert r['indexes'][0]['leftover_indexes'][0]['dropped'] is True
+
+
+@pytest.mark.parametrize('cluster', [True, False])
+def test_session_query_itself_excludes_our_own_backend(cluster):
+    # the Python guard (session_reason's own_pid) is the second line: the query that lists the candidates must
+    # never return the module's own backend in the first place
+    conn = FakeConn()
+    conn.rows = []
+    m = pm.Maintenance(params(), conn=conn)
+    assert m.fetch_sessions(cluster) == []
+    [(query, args)] = conn.log
+    text = ' '.join(str(query).split())
+    where = text[text.index(' WHERE '):]
+    assert 'AND pid <> pg_catalog.pg_backend_pid() AND' in where
+    assert args[-1] is cluster
