@@ -19,7 +19,7 @@ SCENARIO ?= health
 PYTEST_ARGS ?=
 
 .PHONY: help bootstrap test unit integration sanity lint changelog-lint molecule molecule-all \
-        lab-image lab-up lab-down lab-health lab-dr bench clean
+        lab-image lab-up lab-down lab-health lab-dr bench clean mutants
 
 help:
 	@echo "make test          whole suite: sanity, lint, unit, integration, molecule (CI runs this)"
@@ -27,6 +27,7 @@ help:
 	@echo "make lab-health    bring the podman lab up and run the health check runbook on it"
 	@echo "make unit | integration | sanity | lint | molecule SCENARIO=<name> | molecule-all"
 	@echo "make lab-up | lab-down | lab-image | bench"
+	@echo "make mutants       mutation testing of the safety rules (mutmut over scripts/mutants.cfg; not part of make test)"
 
 bootstrap:
 	@$(REPO)/scripts/bootstrap.sh
@@ -81,6 +82,10 @@ lab-dr: bootstrap lab-image
 
 bench: bootstrap
 	cd $(REPO) && for b in bench/*/run.sh; do echo "==> $$b"; bash $$b; done
+
+# mutation testing of the safety rules (mutmut, installed on demand from requirements-mutants.txt; not in make test)
+mutants: bootstrap
+	$(REPO)/scripts/mutants.sh
 
 clean:
 	rm -rf $(REPO)/.build $(REPO)/tests/output $(REPO)/reports
