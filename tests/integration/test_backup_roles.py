@@ -161,3 +161,33 @@ def test_failed_restore_webhook_never_prints_its_url_nor_hides_the_restore_error
     assert report['localhost']['failed'] is True
     fatal = last_fatal(r.stdout)
     assert 'Restore failed: ' in fatal and report['localhost']['msg'].split(':')[0] in fatal, r.stdout[-3000:]
+
+
+def test_restore_role_cross_database_replace_needs_the_explicit_allowance(postgres_server, tmp_path):
+    """The restore role passes restore_allow_cross_database: without it, another database's backup never
+    replaces an existing target (refused, the target untouched); with it the swap happens."""
+    pg = postgres_server
+    source, victim = unique_db(), unique_db()
+    create_db(pg, source, rows=50)
+    create_db(pg, victim, rows=20)
+    victim_before = fingerprint(pg, victim)
+    login = {'login_host': '127.0.0.1', 'login_port': pg.port, 'login_password': pg.password, 'ssl_mode': 'disable'}
+    store = str(tmp_path / 'store')
+    backup_vars = dict(('backup_%s' % k, v) for k, v in login.items())
+    backup_vars.update(backup_db=source, backup_store=store, backup_report_dir=str(tmp_path / 'reports'))
+    r = run_playbook('backup', backup_vars, tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:]
+    restore_vars = dict(('restore_%s' % k, v) for k, v in login.items())
+    restore_vars.update(restore_store=store, restore_source_db=source, restore_target_db=victim,
+                        restore_confirm=victim, restore_report_dir=str(tmp_path / 'reports'))
+    r = run_playbook('restore', restore_vars, tmp_path)
+    assert r.returncode != 0 and 'allow_cross_database' in r.stdout, r.stdout[-3000:]
+    assert fingerprint(pg, victim) == victim_before
+
+    r = run_playbook('restore', dict(restore_vars, restore_allow_cross_database=True), tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:]
+    restored = json.load(open(str(tmp_path / 'reports' / 'restore.json')))['localhost']
+    assert fingerprint(pg, victim) == fingerprint(pg, source)
+    assert fingerprint(pg, restored['previous_db']) == victim_before
+    for db in (source, victim, restored['previous_db']):
+        drop_db(pg, db)
