@@ -1,13 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, runbook.ops maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters of the maintenance role: window guard, log cleanup plan, integrity comparisons."""
+"""Filters of the maintenance role: window guard, per-database summaries, the weekly report."""
 
 from __future__ import annotations
 
 import datetime
 import json
-import numbers
 
 from ansible.errors import AnsibleFilterError
 
@@ -101,105 +100,6 @@ def maintenance_window_check(window, now=None, override_reason=''):
             'now': local.isoformat(), 'window': text, 'message': message}
 
 
-def maintenance_log_plan(files, max_age_days=0, max_total_mb=0, now=None):
-    """Which of ``files`` (ansible.builtin.find results) to delete.
-
-    Files older than ``max_age_days`` (0 = no age limit) go; then, while the rest take more than
-    ``max_total_mb`` (0 = no cap), the oldest go first. Symlinks and non-regular files are never planned.
-    """
-    now = float(now) if now not in (None, '') else float(datetime.datetime.now(datetime.timezone.utc).timestamp())
-    max_age_days = float(max_age_days or 0)
-    cap = int(float(max_total_mb or 0) * 1024 * 1024)
-    regular = [f for f in (files or []) if not f.get('islnk') and f.get('isreg', True)]
-    regular.sort(key=lambda f: (float(f.get('mtime', 0)), str(f.get('path'))))
-    delete, keep = [], []
-    for f in regular:
-        entry = {'path': f['path'], 'size': int(f.get('size', 0)), 'mtime': float(f.get('mtime', 0))}
-        if max_age_days > 0 and entry['mtime'] < now - max_age_days * 86400:
-            entry['reason'] = 'older than %g days' % max_age_days
-            delete.append(entry)
-        else:
-            keep.append(entry)
-    total = sum(e['size'] for e in keep)
-    if cap > 0:
-        while keep and total > cap:
-            entry = keep.pop(0)
-            entry['reason'] = 'over the %g MB cap' % float(max_total_mb)
-            total -= entry['size']
-            delete.append(entry)
-    before = sum(e['size'] for e in delete) + total
-    return {'matched_count': len(regular), 'bytes_before': before,
-            'delete': delete, 'deleted_count': len(delete), 'deleted_bytes': before - total,
-            'kept_count': len(keep), 'bytes_after': total}
-
-
-def _same(actual, expected):
-    if isinstance(actual, bool) or isinstance(expected, bool):
-        return actual is expected or str(actual).lower() == str(expected).lower()
-    if isinstance(actual, numbers.Number) and isinstance(expected, numbers.Number):
-        return float(actual) == float(expected)
-    if actual is None or expected is None:
-        return actual is None and expected is None
-    return actual == expected or str(actual) == str(expected)
-
-
-def _rows_equal(actual, expected):
-    if len(actual) != len(expected):
-        return False
-    for a, e in zip(actual, expected):
-        if isinstance(e, dict):
-            if set(a) != set(e) or not all(_same(a[k], e[k]) for k in e):
-                return False
-        else:
-            e = list(e) if isinstance(e, (list, tuple)) else [e]
-            values = list(a.values())
-            if len(values) != len(e) or not all(_same(x, y) for x, y in zip(values, e)):
-                return False
-    return True
-
-
-def maintenance_assert(rows, expect):
-    """Compare a query's rows (list of dicts, as postgresql_query returns them) with ``expect``.
-
-    A scalar ``expect`` needs exactly one row of one column equal to it; a list is compared row by row
-    (each expected row a list of values in column order, or a dict column -> value).
-    """
-    if isinstance(rows, dict):
-        rows = [rows] if rows else []
-    rows = list(rows or [])
-    if isinstance(expect, (list, tuple)):
-        ok = _rows_equal(rows, list(expect))
-        as_dicts = bool(expect) and all(isinstance(e, dict) for e in expect)
-        actual = rows if as_dicts else [list(r.values()) for r in rows]
-    else:
-        single = len(rows) == 1 and len(rows[0]) == 1
-        actual = list(rows[0].values())[0] if single else [list(r.values()) for r in rows]
-        ok = single and _same(actual, expect)
-    return {'ok': ok, 'actual': actual, 'expect': expect}
-
-
-def maintenance_row_counts(actual, manifest_tables, tolerance_pct=0):
-    """Each manifest table's rows versus now: [{schema, table, backup_rows, rows, diff_pct, ok}]."""
-    now = {}
-    for r in actual or []:
-        now[(r.get('schema'), r.get('table'))] = r.get('rows')
-    tol = float(tolerance_pct or 0)
-    out = []
-    for t in manifest_tables or []:
-        key = (t.get('schema'), t.get('table'))
-        expected = int(t.get('rows') or 0)
-        rows = now.get(key)
-        if rows is None:
-            out.append({'schema': key[0], 'table': key[1], 'backup_rows': expected, 'rows': None,
-                        'diff_pct': None, 'ok': False, 'note': 'table missing'})
-            continue
-        rows = int(rows)
-        diff = abs(rows - expected) * 100.0 / max(expected, 1)
-        out.append({'schema': key[0], 'table': key[1], 'backup_rows': expected, 'rows': rows,
-                    'diff_pct': round(diff, 2), 'ok': diff <= tol, 'note': ''})
-    return out
-
-
 def maintenance_pick(data, keys):
     """The ``keys`` of ``data`` that it has (a small select for module results)."""
     data = data or {}
@@ -241,55 +141,6 @@ def maintenance_db_summary(result):
             'terminated': len(terminated),
         },
     }
-
-
-def maintenance_assertions(results, loop_var='item'):
-    """[{name, db, ok, expect, actual, error}] from looped postgresql_query results."""
-    out = []
-    for r in results or []:
-        check = r.get(loop_var) or {}
-        entry = {'name': check.get('name'), 'db': check.get('db'), 'expect': check.get('expect')}
-        if 'query_result' not in r:
-            entry.update(ok=False, actual=None, error=str(r.get('msg') or 'the query did not run'))
-        else:
-            entry.update(maintenance_assert(r.get('query_result'), check.get('expect')))
-            entry['error'] = ''
-        out.append(entry)
-    return out
-
-
-def maintenance_row_count_report(results, loop_var='item', tolerance_pct=0):
-    """[{db, backup_id, backup_created_at, tolerance_pct, ok, tables}] from the looped count queries."""
-    out = []
-    for r in results or []:
-        manifest_entry = r.get(loop_var) or {}
-        selected = manifest_entry.get('selected') or {}
-        db = (manifest_entry.get('_maintenance_db') or {}).get('name', selected.get('database'))
-        tables = maintenance_row_counts(r.get('query_result') or [], (selected.get('manifest') or {}).get('tables'),
-                                        tolerance_pct)
-        out.append({'db': db, 'backup_id': selected.get('id'), 'backup_created_at': selected.get('created_at'),
-                    'tolerance_pct': float(tolerance_pct or 0), 'ok': all(t['ok'] for t in tables),
-                    'tables': tables})
-    return out
-
-
-def maintenance_integrity_failures(assertions, row_counts=None):
-    """One line per failed assertion or table off by more than the tolerance."""
-    lines = []
-    for a in assertions or []:
-        if not a.get('ok'):
-            if a.get('error'):
-                lines.append('assertion %s (db %s): %s' % (a.get('name'), a.get('db'), a['error']))
-            else:
-                lines.append('assertion %s (db %s): expected %s, got %s'
-                             % (a.get('name'), a.get('db'), _json(a.get('expect')), _json(a.get('actual'))))
-    for db in row_counts or []:
-        for t in db.get('tables') or []:
-            if not t.get('ok'):
-                what = t.get('note') or '%s rows now, %s in backup %s (%s%% off, tolerance %g%%)' % (
-                    t.get('rows'), t.get('backup_rows'), db.get('backup_id'), t.get('diff_pct'), db.get('tolerance_pct'))
-                lines.append('row count of %s.%s.%s: %s' % (db.get('db'), t.get('schema'), t.get('table'), what))
-    return lines
 
 
 def _json(value):
@@ -501,12 +352,8 @@ class FilterModule(object):
     def filters(self):
         return {
             'maintenance_window_check': maintenance_window_check,
-            'maintenance_log_plan': maintenance_log_plan,
             'maintenance_report': maintenance_report,
             'maintenance_markdown': maintenance_markdown,
             'maintenance_pick': maintenance_pick,
             'maintenance_db_summary': maintenance_db_summary,
-            'maintenance_assertions': maintenance_assertions,
-            'maintenance_row_count_report': maintenance_row_count_report,
-            'maintenance_integrity_failures': maintenance_integrity_failures,
         }

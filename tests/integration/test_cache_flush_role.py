@@ -118,10 +118,10 @@ def test_role_refusals_keep_everything_and_the_play_red(tmp_path, redis_factory)
     assert statuses == {h: 'failed' for h in hosts}, statuses
     errors = {h: v['error'] for h, v in report['hosts'].items()}
     assert 'it is a symlink' in errors['symlinked']
-    assert 'which is "/" or not inside any of cache_dir_allowed_roots' in errors['escape']
+    assert 'which is "/" or not inside any of the allowed roots (%s)' % allowed in errors['escape']
     assert str(outside / 'sub') in errors['escape']
     assert 'must be an absolute path other than "/"' in errors['root']
-    assert 'not inside any of cache_dir_allowed_roots' in errors['dotdot']
+    assert 'not inside any of the allowed roots' in errors['dotdot']
     assert 'more than max_keys=10; nothing was deleted' in errors['capped']
     assert 'set exactly one of cache_pattern' in errors['neither']
     # nothing was touched

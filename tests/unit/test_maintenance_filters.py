@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, runbook.ops maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The maintenance role's filters: window guard, log plan, assertions, row counts, report."""
+"""The maintenance role's filters: window guard, log plan, report."""
 from __future__ import annotations
 
 import pytest
@@ -59,74 +59,6 @@ def test_window_override_timezone_and_wrap():
 def test_window_rejects_bad_settings(window, error):
     with pytest.raises(AnsibleFilterError, match=error.replace('(', r'\(')):
         m.maintenance_window_check(window, now='2026-02-02T03:00:00Z')
-
-
-def _f(path, age_days, size, **kw):
-    d = {'path': path, 'mtime': 1000 * 86400 - age_days * 86400, 'size': size, 'isreg': True, 'islnk': False}
-    d.update(kw)
-    return d
-
-
-def test_log_plan_age_then_cap_oldest_first():
-    now = 1000 * 86400
-    files = [_f('/l/a.1', 1, 1000), _f('/l/b.1', 40, 3000), _f('/l/c.1', 10, 1500), _f('/l/d.1', 35, 2000),
-             _f('/l/link.1', 90, 10, islnk=True, isreg=False)]
-    plan = m.maintenance_log_plan(files, max_age_days=30, max_total_mb=0.002, now=now)
-    assert [(d['path'], d['reason']) for d in plan['delete']] == [
-        ('/l/b.1', 'older than 30 days'), ('/l/d.1', 'older than 30 days'), ('/l/c.1', 'over the 0.002 MB cap')]
-    assert plan['deleted_count'] == 3 and plan['deleted_bytes'] == 6500
-    assert plan['bytes_before'] == 7500 and plan['bytes_after'] == 1000 and plan['kept_count'] == 1
-    assert plan['matched_count'] == 4     # the symlink is never planned
-    # no cap, no age: nothing goes
-    assert m.maintenance_log_plan(files, now=now)['delete'] == []
-    # a cap alone keeps the newest files that fit
-    capped = m.maintenance_log_plan(files, max_total_mb=2500 / 1048576.0, now=now)
-    assert [d['path'] for d in capped['delete']] == ['/l/b.1', '/l/d.1'] and capped['bytes_after'] == 2500
-
-
-def test_assertions_scalar_rows_and_errors():
-    results = [
-        {'_c': {'name': 'count', 'db': 'app', 'expect': 5000}, 'query_result': [{'count': 5000}]},
-        {'_c': {'name': 'decimal', 'db': 'app', 'expect': 2.5}, 'query_result': [{'x': 2.5}]},
-        {'_c': {'name': 'rows', 'db': 'app', 'expect': [[1, 'c1'], [2, 'c2']]},
-         'query_result': [{'id': 1, 'name': 'c1'}, {'id': 2, 'name': 'c2'}]},
-        {'_c': {'name': 'dicts', 'db': 'app', 'expect': [{'id': 1}]}, 'query_result': [{'id': 1}]},
-        {'_c': {'name': 'none expected', 'db': 'app', 'expect': []}, 'query_result': {}},
-        {'_c': {'name': 'wrong', 'db': 'app', 'expect': 0}, 'query_result': [{'count': 2}]},
-        {'_c': {'name': 'two rows for a scalar', 'db': 'app', 'expect': 1}, 'query_result': [{'a': 1}, {'a': 1}]},
-        {'_c': {'name': 'row order', 'db': 'app', 'expect': [[2], [1]]}, 'query_result': [{'a': 1}, {'a': 2}]},
-        {'_c': {'name': 'boom', 'db': 'app', 'expect': 0}, 'msg': 'cannot execute DELETE in a read-only transaction'},
-    ]
-    out = m.maintenance_assertions(results, '_c')
-    assert [a['ok'] for a in out] == [True, True, True, True, True, False, False, False, False]
-    assert out[5]['actual'] == 2 and out[8]['error'].startswith('cannot execute DELETE')
-    lines = m.maintenance_integrity_failures(out)
-    assert lines[0] == 'assertion wrong (db app): expected 0, got 2'
-    assert lines[-1] == 'assertion boom (db app): cannot execute DELETE in a read-only transaction'
-
-
-def test_row_counts_tolerance_and_missing_table():
-    hostile = 't"; DROP TABLE x; --'
-    manifest = {'tables': [{'schema': 'public', 'table': 'orders', 'rows': 1000},
-                           {'schema': 'public', 'table': hostile, 'rows': 0},
-                           {'schema': 'public', 'table': 'gone', 'rows': 5},
-                           {'schema': 'public', 'table': 'grew', 'rows': 100}]}
-    selected = {'id': 'b1', 'created_at': '2026-01-31T02:00:00Z', 'manifest': manifest}
-    rows = [{'schema': 'public', 'table': 'orders', 'rows': 1040},
-            {'schema': 'public', 'table': hostile, 'rows': 0},
-            {'schema': 'public', 'table': 'gone', 'rows': None},
-            {'schema': 'public', 'table': 'grew', 'rows': 200}]
-    results = [{'_m': {'_maintenance_db': {'name': 'app'}, 'selected': selected}, 'query_result': rows}]
-    report = m.maintenance_row_count_report(results, '_m', 5)
-    tables = dict((t['table'], t) for t in report[0]['tables'])
-    assert tables['orders']['ok'] is True and tables['orders']['diff_pct'] == 4.0
-    assert tables[hostile]['ok'] is True
-    assert tables['gone']['ok'] is False and tables['gone']['note'] == 'table missing'
-    assert tables['grew']['ok'] is False and tables['grew']['diff_pct'] == 100.0
-    assert report[0]['ok'] is False and report[0]['backup_id'] == 'b1'
-    lines = m.maintenance_integrity_failures([], report)
-    assert lines == ['row count of app.public.gone: table missing',
-                     'row count of app.public.grew: 200 rows now, 100 in backup b1 (100.0% off, tolerance 5%)']
 
 
 def test_report_and_markdown():
