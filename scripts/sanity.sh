@@ -30,7 +30,10 @@ WORK="$(mktemp -d /tmp/rbo-sanity.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 DEST="$WORK/ansible_collections/runbook/ops"
 mkdir -p "$DEST"
-(cd "$REPO" && git ls-files -co --exclude-standard -z | xargs -0 -r cp --parents -t "$DEST")
+# tracked and untracked files as they are in the working tree (a tracked file deleted there is left out)
+(cd "$REPO" && git ls-files -co --exclude-standard -z \
+  | while IFS= read -r -d '' f; do if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\0' "$f"; fi; done \
+  | xargs -0 -r cp --parents -t "$DEST")
 cd "$DEST"
 git init -q && git add -A && git -c user.name=sanity -c user.email=sanity@localhost commit -qm sanity
 ansible-test sanity --python 3.11 --color no "$@"

@@ -123,12 +123,15 @@ def compare_rows(rows, expect):
     return {'ok': ok, 'actual': actual, 'expect': expect}
 
 
-def compare_row_counts(actual, manifest_tables, tolerance_pct=0):
+def compare_row_counts(actual, manifest_tables, tolerance_pct=0, manifest_mode='exact'):
     """Each manifest table's rows versus now: [{schema, table, backup_rows, rows, diff_pct, ok, note}].
 
     ``actual`` is [{schema, table, rows}] (``rows`` None for a table that no longer exists, ``error`` set
     when it could not be counted). A table is ok when it differs from the manifest by at most
     ``tolerance_pct`` percent of the manifest's count (of 1 when the manifest counted 0 rows).
+    Only exact counts are compared: a manifest written with ``row_counts: estimate`` or ``none`` (or a table
+    whose count is null) gives no number to hold the table to, so the table is reported, not failed
+    (a missing table still fails).
     """
     now = {}
     for r in actual or []:
@@ -137,7 +140,8 @@ def compare_row_counts(actual, manifest_tables, tolerance_pct=0):
     out = []
     for t in manifest_tables or []:
         key = (t.get('schema'), t.get('table'))
-        expected = int(t.get('rows') or 0)
+        exact = (manifest_mode or 'exact') == 'exact' and t.get('rows') is not None
+        expected = int(t.get('rows') or 0) if exact else t.get('rows')
         found = now.get(key) or {}
         rows = found.get('rows')
         if rows is None:
@@ -145,6 +149,12 @@ def compare_row_counts(actual, manifest_tables, tolerance_pct=0):
                         'diff_pct': None, 'ok': False, 'note': found.get('error') or 'table missing'})
             continue
         rows = int(rows)
+        if not exact:
+            out.append({'schema': key[0], 'table': key[1], 'backup_rows': expected, 'rows': rows,
+                        'diff_pct': None, 'ok': True,
+                        'note': 'not compared: the backup recorded no exact count (row_counts: %s)'
+                                % (manifest_mode or 'exact')})
+            continue
         diff = abs(rows - expected) * 100.0 / max(expected, 1)
         out.append({'schema': key[0], 'table': key[1], 'backup_rows': expected, 'rows': rows,
                     'diff_pct': round(diff, 2), 'ok': diff <= tol, 'note': ''})
@@ -154,7 +164,8 @@ def compare_row_counts(actual, manifest_tables, tolerance_pct=0):
 def row_count_entry(db, selected, actual, tolerance_pct=0, error=''):
     """One database's row count report: {db, backup_id, backup_created_at, tolerance_pct, ok, error, tables}."""
     selected = selected or {}
-    tables = compare_row_counts(actual, (selected.get('manifest') or {}).get('tables'), tolerance_pct)
+    manifest = selected.get('manifest') or {}
+    tables = compare_row_counts(actual, manifest.get('tables'), tolerance_pct, manifest.get('row_counts') or 'exact')
     return {'db': db, 'backup_id': selected.get('id'), 'backup_created_at': selected.get('created_at'),
             'tolerance_pct': float(tolerance_pct or 0), 'ok': not error and all(t['ok'] for t in tables),
             'error': error, 'tables': tables}

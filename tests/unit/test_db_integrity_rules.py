@@ -165,3 +165,29 @@ def test_empty_store_means_no_backup_to_compare(tmp_path):
     result = pi.run_integrity(_params(db='app', row_counts=True, store=str(tmp_path)))
     assert result['no_backup_to_compare'] == ['app'] and result['failures'] == [] and result['store_errors'] == []
     assert result['assertions_passed'] == 0 and result['assertions_failed'] == 0 and result['changed'] is False
+
+
+@pytest.mark.parametrize('mode', ['estimate', 'none'])
+def test_a_manifest_without_exact_counts_is_reported_not_failed(mode):
+    """A backup taken with row_counts estimate/none holds no exact count: its tables are not failed
+    against 0 (a non-empty table would always fail); a missing table still fails."""
+    tables = [{'schema': 'public', 'table': 't', 'rows': None if mode == 'none' else 900},
+              {'schema': 'public', 'table': 'gone', 'rows': None}]
+    out = pi.compare_row_counts([{'schema': 'public', 'table': 't', 'rows': 1000}], tables, 0, mode)
+    assert out[0]['ok'] is True and out[0]['rows'] == 1000 and 'not compared' in out[0]['note']
+    assert out[1]['ok'] is False and out[1]['note'] == 'table missing'
+    entry = pi.row_count_entry('app', {'id': 'b', 'manifest': {'row_counts': mode, 'tables': tables[:1]}},
+                               [{'schema': 'public', 'table': 't', 'rows': 1000}])
+    assert entry['ok'] is True
+
+
+def test_an_exact_manifest_count_of_null_is_not_taken_as_zero():
+    out = pi.compare_row_counts([{'schema': 'public', 'table': 't', 'rows': 5}],
+                                [{'schema': 'public', 'table': 't', 'rows': None}], 0, 'exact')
+    assert out[0]['ok'] is True and out[0]['backup_rows'] is None
+
+
+def test_an_exact_count_still_fails_when_rows_are_missing():
+    out = pi.compare_row_counts([{'schema': 'public', 'table': 't', 'rows': 999}],
+                                [{'schema': 'public', 'table': 't', 'rows': 1000}], 0, 'exact')
+    assert out[0]['ok'] is False
