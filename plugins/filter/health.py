@@ -5,7 +5,12 @@
 
 from __future__ import annotations
 
-_RANK = {'ok': 0, 'warning': 1, 'critical': 2}
+from ansible_collections.runbook.ops.plugins.module_utils.health import CRITICAL, SEVERITY
+
+
+def _rank(status):
+    """The severity of a status (module_utils/health.py owns the order); an unknown status counts as critical."""
+    return SEVERITY.get(status, SEVERITY[CRITICAL])
 
 
 def health_fleet(results, hosts=None):
@@ -27,17 +32,17 @@ def health_fleet(results, hosts=None):
                         'summary': {'ok': 0, 'warning': 0, 'critical': 1}, 'checks': []})
             continue
         checks = sorted(res.get('checks') or [],
-                        key=lambda c: (-_RANK.get(c.get('status'), 2), str(c.get('name'))))
+                        key=lambda c: (-_rank(c.get('status')), str(c.get('name'))))
         out.append({'host': host, 'status': res.get('status', 'critical'), 'message': '',
                     'summary': res.get('summary', {}), 'checks': checks})
-    out.sort(key=lambda h: (-_RANK.get(h['status'], 2), h['host']))
+    out.sort(key=lambda h: (-_rank(h['status']), h['host']))
     totals = {'ok': 0, 'warning': 0, 'critical': 0}
     for h in out:
         totals[h['status'] if h['status'] in totals else 'critical'] += 1
     status = 'ok'
     for h in out:
-        if _RANK.get(h['status'], 2) > _RANK[status]:
-            status = h['status'] if h['status'] in _RANK else 'critical'
+        if _rank(h['status']) > _rank(status):
+            status = h['status'] if h['status'] in SEVERITY else CRITICAL
     return {'status': status, 'hosts': out, 'host_summary': totals}
 
 

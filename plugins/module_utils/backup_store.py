@@ -81,6 +81,11 @@ except ImportError:
     BOTO3_IMP_ERR = traceback.format_exc()
     HAS_BOTO3 = False
 
+from ansible.module_utils.basic import missing_required_lib
+
+from ansible_collections.runbook.ops.plugins.module_utils import redaction
+from ansible_collections.runbook.ops.plugins.module_utils._time import utcnow
+
 MANIFEST_NAME = 'manifest.json'
 MANIFEST_VERSION = 1
 CHUNK = 1024 * 1024
@@ -150,10 +155,6 @@ def store_required_by():
 
 # ---------------------------------------------------------------------------------------------
 # time and ids
-
-def utcnow():
-    return datetime.datetime.now(datetime.timezone.utc)
-
 
 def format_time(dt):
     return dt.astimezone(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
@@ -495,16 +496,26 @@ def s3_client_config(params):
 
 
 def safe_url(url):
-    """``url`` without the user and password of its authority (for messages and results)."""
-    if not url or '@' not in url:
+    """``url`` (or an error text quoting URLs) for messages and results: every URL in the one masking form of
+    :func:`redaction.safe_url` (``http://user:********@host``, token-like query values masked)."""
+    if not url:
         return url
-    scheme, sep, rest = url.partition('://')
-    if not sep:
-        scheme, rest = '', url
-    authority, slash, path = rest.partition('/')
-    if '@' in authority:
-        authority = '***@' + authority.rsplit('@', 1)[1]
-    return '%s%s%s%s%s' % (scheme, sep, authority, slash, path)
+    return redaction.redact_urls(url)
+
+
+def missing_boto3(store=None):
+    """True when boto3 is needed and not installed: for an ``s3://`` ``store``, or always when ``store`` is None
+    (a caller that only talks to S3)."""
+    if HAS_BOTO3:
+        return False
+    return store is None or str(store).strip().startswith('s3://')
+
+
+def require_boto3(module, store=None):
+    """The one boto3 presence check of the modules: fail ``module`` with ``missing_required_lib('boto3')`` when
+    :func:`missing_boto3` says so."""
+    if missing_boto3(store):
+        module.fail_json(msg=missing_required_lib('boto3'), exception=BOTO3_IMP_ERR)
 
 
 def make_s3_client(params, max_pool_connections=None):

@@ -31,20 +31,25 @@ except ImportError:
     CRYPTOGRAPHY_IMP_ERR = traceback.format_exc()
     HAS_CRYPTOGRAPHY = False
 
+from ansible_collections.runbook.ops.plugins.module_utils._time import utcnow
+
 DEFAULT_RENEW_BEFORE_DAYS = 30
 MAX_PEM_BYTES = 4 * 1024 * 1024
 PEM_BEGIN = b'-----BEGIN CERTIFICATE-----'
 PEM_END = b'-----END CERTIFICATE-----'
 # PostgreSQL SSLRequest: Int32 length 8, Int32 code 80877103 (1234 << 16 | 5679).
 PG_SSLREQUEST = struct.pack('!ii', 8, 80877103)
+# protocols whose STARTTLS preamble fetch_endpoint_chain() speaks
+STARTTLS_PROTOCOLS = ('postgres',)
 
 
 class CertError(Exception):
-    """A certificate could not be read; the message is ready for fail_json."""
+    """A certificate could not be read; the message is ready for fail_json.  ``cause`` is the socket or TLS
+    exception behind it, if any (callers that word their own messages, like the health_check probe, use it)."""
 
-
-def utcnow():
-    return datetime.datetime.now(datetime.timezone.utc)
+    def __init__(self, message, cause=None):
+        super(CertError, self).__init__(message)
+        self.cause = cause
 
 
 def iso(dt):
@@ -139,11 +144,14 @@ def _postgres_starttls(sock, host, port):
                     'Check that the port is a PostgreSQL server.' % (host, port, answer[:1]))
 
 
-def fetch_endpoint_chain(host, port, server_name=None, starttls=None, timeout=10.0):
+def fetch_endpoint_chain(host, port, server_name=None, starttls=None, timeout=10.0, verify=False, cafile=None):
     """Connect to ``host:port`` (optionally after a STARTTLS preamble) and return the peer chain.
 
-    Verification is off on purpose: the point is to read expired, self-signed or
-    wrong-host certificates too.  Returns a list of ``x509.Certificate`` (leaf first).
+    Verification is off by default on purpose: the point is to read expired, self-signed or
+    wrong-host certificates too.  With ``verify`` the chain is verified against ``cafile`` (or the
+    system store), never the host name (see :func:`hostname_matches`): a chain that does not verify
+    raises :class:`CertError` whose ``cause`` is the ``ssl.SSLCertVerificationError``.
+    Returns a list of ``x509.Certificate`` (leaf first).
     """
     sni = server_name or host
     try:
@@ -151,14 +159,22 @@ def fetch_endpoint_chain(host, port, server_name=None, starttls=None, timeout=10
         sni_arg = None  # SNI must not carry an IP address
     except ValueError:
         sni_arg = sni
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
+    if verify:
+        try:
+            ctx = ssl.create_default_context(cafile=cafile)
+        except (OSError, ssl.SSLError) as e:
+            raise CertError('Could not load the CA bundle %s: %s. Check the path and that it holds PEM certificates.'
+                            % (cafile, e), cause=e)
+        ctx.check_hostname = False
+    else:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
     try:
         raw = socket.create_connection((host, port), timeout=timeout)
     except OSError as e:
         raise CertError('Could not connect to %s:%s: %s. Check host, port and that the service is listening.'
-                        % (host, port, e.strerror or e))
+                        % (host, port, e.strerror or e), cause=e)
     try:
         raw.settimeout(timeout)
         if starttls == 'postgres':
@@ -167,16 +183,18 @@ def fetch_endpoint_chain(host, port, server_name=None, starttls=None, timeout=10
             tls = ctx.wrap_socket(raw, server_hostname=sni_arg)
         except (ssl.SSLError, OSError) as e:
             raise CertError('Could not complete a TLS handshake with %s:%s (SNI %s): %s. Check that the port speaks '
-                            'TLS%s.' % (host, port, sni, e, '' if starttls else ' directly (use starttls for PostgreSQL)'))
+                            'TLS%s.' % (host, port, sni, e, '' if starttls else ' directly (use starttls for PostgreSQL)'),
+                            cause=e)
         try:
             ders = _der_chain_from_sslobj(tls)
         finally:
             tls.close()
-    except socket.timeout:
+    except socket.timeout as e:
         raise CertError('Could not read the certificate of %s:%s: timed out after %ss. Check that the port '
-                        'speaks TLS%s.' % (host, port, timeout, '' if starttls else ' (use starttls for PostgreSQL)'))
+                        'speaks TLS%s.' % (host, port, timeout, '' if starttls else ' (use starttls for PostgreSQL)'),
+                        cause=e)
     except OSError as e:
-        raise CertError('Could not read the certificate of %s:%s: %s.' % (host, port, e.strerror or e))
+        raise CertError('Could not read the certificate of %s:%s: %s.' % (host, port, e.strerror or e), cause=e)
     finally:
         raw.close()
     if not ders:

@@ -34,6 +34,7 @@ import stat
 import time
 import urllib.parse
 
+from ansible_collections.runbook.ops.plugins.module_utils import redaction
 from ansible_collections.runbook.ops.plugins.module_utils.backup_store import StoreError, make_s3_client
 
 try:
@@ -744,11 +745,8 @@ def make_diff(dest, before, after):
 
 
 def redact(text, params):
-    for k in ('aws_secret_key', 'aws_access_key'):
-        v = params.get(k)
-        if v and len(v) >= 4:
-            text = text.replace(v, '********')
-    return text
+    """``text`` without the AWS keys (keys shorter than 4 characters are left: they would garble the text)."""
+    return redaction.mask(text, [params.get(k) for k in ('aws_secret_key', 'aws_access_key')], min_length=4)
 
 
 def error_message(e, params):

@@ -20,9 +20,7 @@ query values of any URL are masked.
 
 from __future__ import annotations
 
-import base64
 import datetime
-import ipaddress
 import json
 import math
 import os
@@ -39,8 +37,11 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from urllib.request import HTTPSHandler, ProxyHandler, Request, build_opener
 
 from ansible_collections.runbook.ops.plugins.module_utils import backup_store as bs_utils
+from ansible_collections.runbook.ops.plugins.module_utils import certs as cert_utils
 from ansible_collections.runbook.ops.plugins.module_utils import postgres as pg_utils
 from ansible_collections.runbook.ops.plugins.module_utils import redis_client as redis_utils
+from ansible_collections.runbook.ops.plugins.module_utils import redaction
+from ansible_collections.runbook.ops.plugins.module_utils._time import utcnow
 
 CRYPTOGRAPHY_IMP_ERR = None
 try:
@@ -149,7 +150,7 @@ TYPE_OPTIONS = {
     'disk': ('path',),
     'memory': (),
     'load': (),
-    'tls_cert': ('host', 'port', 'server_name', 'path', 'ca_cert', 'validate_certs'),
+    'tls_cert': ('host', 'port', 'server_name', 'starttls', 'path', 'ca_cert', 'validate_certs'),
     'backup_age': BACKUP_STORE_OPTIONS + ('source_db',),
 }
 
@@ -201,6 +202,7 @@ def check_suboptions():
         use_proxy=dict(type='bool'),
         path=dict(type='path'),
         server_name=dict(type='str'),
+        starttls=dict(type='str', choices=list(cert_utils.STARTTLS_PROTOCOLS)),
         login_db=dict(type='str'),
         source_db=dict(type='str'),
     )
@@ -225,6 +227,7 @@ def argument_spec():
                 ('type', 'backup_age', ('store',)),
             ],
             mutually_exclusive=[('host', 'path')],
+            required_by={'starttls': ('host',)},
             required_together=[('aws_access_key', 'aws_secret_key')],
         ),
         fail_on=dict(type='str', default='critical', choices=list(FAIL_ON)),
@@ -365,8 +368,7 @@ def check_requirements(checks):
         return 'redis', redis_utils.REDIS_IMP_ERR
     if 'tls_cert' in types and not HAS_CRYPTOGRAPHY:
         return 'cryptography', CRYPTOGRAPHY_IMP_ERR
-    if not bs_utils.HAS_BOTO3 and any(c['type'] == 'backup_age' and str(c.get('store', '')).strip().startswith('s3://')
-                                      for c in checks):
+    if any(c['type'] == 'backup_age' and bs_utils.missing_boto3(c.get('store', '')) for c in checks):
         return 'boto3', bs_utils.BOTO3_IMP_ERR
     return None
 
@@ -470,33 +472,14 @@ def _one_line(text):
 
 # --------------------------------------------------------------------------- secrets
 
-# query parameters whose values are credentials (webhook tokens, presigned S3 URLs, API keys)
-SENSITIVE_QUERY = re.compile(r'token|key|secret|pass|pwd|auth|sig|credential|session|code', re.IGNORECASE)
-_URL_IN_TEXT = re.compile(r"""[A-Za-z][A-Za-z0-9+.-]*://[^\s'"<>`]+""")
-MASK = '********'
+# The one redaction helper (module_utils/redaction.py) owns the masking rules; these names stay for callers.
+SENSITIVE_QUERY = redaction.SENSITIVE_QUERY
+MASK = redaction.MASK
 URL_OPTIONS = ('url', 's3_endpoint_url')
-
-
-def _url_secrets(url):
-    """The secrets a URL holds: its userinfo password (raw and decoded, and the basic auth token made of it)
-    and the values of its token-like query parameters."""
-    try:
-        parts = urlsplit(str(url))
-        password = parts.password
-        username = parts.username
-    except ValueError:
-        return []
-    found = []
-    if password:
-        found += [password, unquote(password)]
-        found.append(url_credentials(url)[1].split(' ', 1)[1])
-    elif username:
-        found.append(basic_auth_header(unquote(username), '').split(' ', 1)[1])
-    for param in parts.query.split('&'):
-        key, sep, value = param.partition('=')
-        if sep and value and SENSITIVE_QUERY.search(unquote(key)):
-            found += [value, unquote(value)]
-    return found
+safe_url = redaction.safe_url
+redact_urls = redaction.redact_urls
+basic_auth_header = redaction.basic_auth_header
+_url_secrets = redaction.url_secrets
 
 
 def secrets_of(check):
@@ -510,21 +493,13 @@ def secrets_of(check):
             found.append(str(value))
     for key in URL_OPTIONS:
         if check.get(key):
-            found += _url_secrets(check[key])
+            found += redaction.url_secrets(check[key])
     return sorted(set(s for s in found if s))
 
 
 def redact(text, check):
     """``text`` without the check's secrets and without URL userinfo or token query values."""
-    text = str(text)
-    for secret in sorted(secrets_of(check), key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    return redact_urls(text)
-
-
-def redact_urls(text):
-    """Every URL inside ``text`` as :func:`safe_url` shows it."""
-    return _URL_IN_TEXT.sub(lambda match: safe_url(match.group(0)), str(text))
+    return redaction.redact(text, secrets_of(check))
 
 
 def _redact_values(value, check):
@@ -536,39 +511,6 @@ def _redact_values(value, check):
     if isinstance(value, str):
         return redact(value, check)
     return value
-
-
-def _mask_param(param):
-    key, sep, value = param.partition('=')
-    if sep and value and SENSITIVE_QUERY.search(unquote(key)):
-        return key + '=' + MASK
-    return param
-
-
-def safe_url(url):
-    """The URL without its userinfo password (a userinfo without password, often a token, is masked
-    whole) and without the values of token-like query parameters (``token``, ``X-Amz-Signature``...)."""
-    try:
-        parts = urlsplit(url)
-        netloc, query = parts.netloc, parts.query
-        if '@' in netloc:
-            userinfo, host = netloc.rsplit('@', 1)
-            if ':' in userinfo:
-                netloc = '%s:%s@%s' % (userinfo.split(':', 1)[0], MASK, host)
-            else:
-                netloc = '%s@%s' % (MASK, host)
-        if query:
-            query = '&'.join(_mask_param(p) for p in query.split('&'))
-        if (netloc, query) == (parts.netloc, parts.query):
-            return url
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-    except ValueError:
-        return '<invalid url>'
-
-
-def basic_auth_header(user, password):
-    token = base64.b64encode(('%s:%s' % (user, password)).encode('utf-8')).decode('ascii')
-    return 'Basic ' + token
 
 
 def url_credentials(url):
@@ -971,49 +913,31 @@ def _utc(cert, attr):
     return value
 
 
-def _fetch_peer_cert(check, verify, deadline):
-    """DER certificate of the endpoint; with ``verify`` the chain is checked (not the host name)."""
-    host, port = check['host'], check.get('port', 443)
-    server_name = check.get('server_name') or host
-    if verify:
-        ctx = ssl.create_default_context(cafile=check.get('ca_cert'))
-        ctx.check_hostname = False
-    else:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
+def _fetch_leaf(check, source, deadline, verify):
+    """The endpoint's leaf certificate, read by certs.py (its STARTTLS preambles included) within the time left.
+    With ``verify`` the chain is checked against ``ca_cert`` (not the host name): a chain that does not verify
+    raises ``ssl.SSLCertVerificationError``.  Raises :class:`ProbeError` for anything else."""
     try:
         left = _time_left(deadline)
     except ProbeTimeout:
-        raise socket.timeout('timed out after %s s' % _fmt(check['timeout']))
-    with socket.create_connection((host, port), timeout=left) as sock:
-        with ctx.wrap_socket(sock, server_hostname=server_name) as tls:
-            return tls.getpeercert(binary_form=True)
+        raise ProbeError('Could not complete a TLS handshake with %s: timed out after %s s' % (source, _fmt(check['timeout'])))
+    try:
+        chain = cert_utils.fetch_endpoint_chain(check['host'], check.get('port', 443), server_name=check.get('server_name'),
+                                                starttls=check.get('starttls'), timeout=left, verify=verify,
+                                                cafile=check.get('ca_cert'))
+    except cert_utils.CertError as exc:
+        if isinstance(exc.cause, ssl.SSLCertVerificationError):
+            raise exc.cause
+        # a refused STARTTLS says what to do itself; socket and TLS errors are shown as they came
+        raise ProbeError('Could not complete a TLS handshake with %s: %s' % (source, exc.cause) if exc.cause
+                         else str(exc))
+    except ValueError as exc:
+        raise ProbeError('Could not parse the certificate of %s: %s' % (source, exc))
+    return chain[0]
 
 
-def hostname_matches(cert, name):
-    """RFC 6125 matching of ``name`` against the certificate's SAN (CN when there is no SAN)."""
-    name = name.rstrip('.').lower()
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        address = None
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        dns_names = san.get_values_for_type(x509.DNSName)
-        ips = san.get_values_for_type(x509.IPAddress)
-    except x509.ExtensionNotFound:
-        dns_names = [a.value for a in cert.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)]
-        ips = []
-    if address is not None:
-        return address in ips
-    for pattern in dns_names:
-        pattern = str(pattern).rstrip('.').lower()
-        if pattern == name:
-            return True
-        if pattern.startswith('*.') and '.' in name and name.split('.', 1)[1] == pattern[2:]:
-            return True
-    return False
+# RFC 6125 host name matching (wildcard as the whole left-most label only): certs.py owns the rule
+hostname_matches = cert_utils.hostname_matches
 
 
 def probe_tls_cert(check):
@@ -1032,25 +956,14 @@ def probe_tls_cert(check):
         source = '%s:%s' % (host, port)
         deadline = time.monotonic() + check['timeout']
         try:
-            der = _fetch_peer_cert(check, True, deadline)
+            cert = _fetch_leaf(check, source, deadline, True)
             chain_valid = True
         except ssl.SSLCertVerificationError as exc:
             chain_valid = False
             verify_error = _one_line(getattr(exc, 'verify_message', None) or exc)
-            der = None
-        except (OSError, ssl.SSLError, ValueError) as exc:
-            raise ProbeError('Could not complete a TLS handshake with %s: %s' % (source, exc))
-        if der is None:
-            try:
-                der = _fetch_peer_cert(check, False, deadline)
-            except (OSError, ssl.SSLError, ValueError) as exc:
-                raise ProbeError('Could not complete a TLS handshake with %s: %s' % (source, exc))
-        try:
-            cert = x509.load_der_x509_certificate(der)
-        except ValueError as exc:
-            raise ProbeError('Could not parse the certificate of %s: %s' % (source, exc))
+            cert = _fetch_leaf(check, source, deadline, False)
         hostname_valid = hostname_matches(cert, check.get('server_name') or host)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = utcnow()
     not_after = _utc(cert, 'not_valid_after')
     not_before = _utc(cert, 'not_valid_before')
     days = round((not_after - now).total_seconds() / 86400.0, 2)

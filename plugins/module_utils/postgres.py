@@ -22,6 +22,8 @@ except ImportError:
     PSYCOPG_IMP_ERR = traceback.format_exc()
     HAS_PSYCOPG = False
 
+from ansible_collections.runbook.ops.plugins.module_utils import redaction
+
 SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']
 
 
@@ -105,8 +107,4 @@ def describe_target(params, dbname=None):
 
 def redact(text, params):
     """Remove the password from an error text (libpq sometimes echoes conninfo)."""
-    text = str(text)
-    password = params.get('login_password') if params else None
-    if password:
-        text = text.replace(password, '********')
-    return text
+    return redaction.mask(text, [params.get('login_password')] if params else ())

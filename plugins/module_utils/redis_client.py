@@ -19,6 +19,8 @@ except ImportError:
     REDIS_IMP_ERR = traceback.format_exc()
     HAS_REDIS = False
 
+from ansible_collections.runbook.ops.plugins.module_utils import redaction
+
 
 def redis_argument_spec():
     """Connection options shared by every Redis module (see the doc fragment)."""
@@ -85,8 +87,4 @@ def describe_target(params):
 
 def redact(text, params):
     """Remove the password from an error text."""
-    text = str(text)
-    password = params.get('password') if params else None
-    if password:
-        text = text.replace(password, '********')
-    return text
+    return redaction.mask(text, [params.get('password')] if params else ())

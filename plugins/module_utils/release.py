@@ -38,6 +38,8 @@ import tempfile
 import time
 import zipfile
 
+from ansible_collections.runbook.ops.plugins.module_utils._time import utcnow
+
 RELEASE_ID_RE = re.compile(r'^[0-9]{8}T[0-9]{6}Z$')
 RELEASES_DIR = 'releases'
 SHARED_DIR = 'shared'
@@ -92,7 +94,7 @@ def sort_release_ids(ids):
 
 
 def new_release_id(now=None):
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or utcnow()
     return now.strftime('%Y%m%dT%H%M%SZ')
 
 
@@ -119,10 +121,6 @@ def plan_cleanup(releases, active, failed, keep, keep_failed=1, protect=()):
         kept.add(active)
     kept.update(p for p in protect if p)
     return [r for r in ordered if r not in kept]
-
-
-def utcnow():
-    return datetime.datetime.now(datetime.timezone.utc)
 
 
 def isoformat(dt):

@@ -206,7 +206,7 @@ leftovers:
   sample: []
 '''
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.runbook.ops.plugins.module_utils import backup_store as bs
 
@@ -220,8 +220,7 @@ def main():
         fail_if_none=dict(type='bool', default=True),
     )
     module = AnsibleModule(argument_spec=spec, required_by=bs.store_required_by(), supports_check_mode=True)
-    if module.params['store'].startswith('s3://') and not bs.HAS_BOTO3:
-        module.fail_json(msg=missing_required_lib('boto3'), exception=bs.BOTO3_IMP_ERR)
+    bs.require_boto3(module, module.params['store'])
     try:
         store = bs.open_store(module.params)
         entries = bs.list_backups(store, database=module.params['db'],

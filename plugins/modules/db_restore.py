@@ -290,8 +290,7 @@ def main():
                            required_if=[('mode', 'new', ('target_db',))], supports_check_mode=True)
     if not HAS_PSYCOPG:
         module.fail_json(msg=missing_required_lib('psycopg'), exception=PSYCOPG_IMP_ERR)
-    if module.params['store'].startswith('s3://') and not backup_store.HAS_BOTO3:
-        module.fail_json(msg=missing_required_lib('boto3'), exception=backup_store.BOTO3_IMP_ERR)
+    backup_store.require_boto3(module, module.params['store'])
     if module.params['jobs'] < 1:
         module.fail_json(msg='Could not restore: jobs must be at least 1.')
     pg_backup.install_signal_handlers()

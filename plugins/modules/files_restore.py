@@ -220,9 +220,9 @@ msg:
   sample: Downloaded 3 file(s) (1.0 MiB) from s3://fileforge-backups/uploads/ to /srv/fileforge/shared/uploads, 1497 unchanged, 1 deleted
 '''
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.runbook.ops.plugins.module_utils.backup_store import BOTO3_IMP_ERR, HAS_BOTO3
+from ansible_collections.runbook.ops.plugins.module_utils.backup_store import require_boto3
 from ansible_collections.runbook.ops.plugins.module_utils.files_restore import (
     RestoreError,
     argument_spec,
@@ -238,8 +238,7 @@ def main():
         required_by=required_by(),
         supports_check_mode=True,
     )
-    if not HAS_BOTO3:
-        module.fail_json(msg=missing_required_lib('boto3'), exception=BOTO3_IMP_ERR)
+    require_boto3(module)
 
     try:
         result = restore(module.params, check_mode=module.check_mode, diff=module._diff)

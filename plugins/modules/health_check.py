@@ -91,7 +91,7 @@ options:
             C(total_bytes), C(swap_used_pct), C(swap_total_bytes).
           - V(load) reads the load average. Metrics C(load1), C(load5), C(load15), C(cpus) and the same per core.
           - V(tls_cert) reads a certificate from a live endpoint (O(checks[].host), O(checks[].port),
-            O(checks[].server_name)) or from a PEM or DER file (O(checks[].path)). Metrics C(days_remaining),
+            O(checks[].server_name), O(checks[].starttls)) or from a PEM or DER file (O(checks[].path)). Metrics C(days_remaining),
             C(not_before), C(not_after), C(subject), C(issuer), C(serial_number), C(expired), C(not_yet_valid),
             C(chain_valid), C(hostname_valid), C(verify_error). An expired or not yet valid certificate is
             always V(critical).
@@ -182,7 +182,18 @@ options:
         description:
           - V(tls_cert) only. Server name sent as SNI and checked against the certificate; O(checks[].host) when
             omitted.
+          - The host name rule is RFC 6125's, the same as M(runbook.ops.cert_info)'s; a wildcard matches only as the
+            whole left-most label and exactly one label (C(*.example.com) covers C(www.example.com), not
+            C(example.com) nor C(a.b.example.com)).
         type: str
+      starttls:
+        description:
+          - V(tls_cert) only, with O(checks[].host). Protocol preamble to send before the TLS handshake, as in
+            M(runbook.ops.cert_info).
+          - V(postgres) sends PostgreSQL's C(SSLRequest), so the certificate of a PostgreSQL server with
+            C(ssl = on) can be checked on its own port.
+        type: str
+        choices: [postgres]
       login_host:
         description:
           - V(postgres) only. Host of the PostgreSQL server; V(localhost) when omitted.
@@ -338,6 +349,7 @@ EXAMPLES = r'''
       - {name: ssh port, type: tcp, host: 127.0.0.1, port: 22}
       - {name: site cert, type: tls_cert, host: www.example.com, port: 443, validate_certs: true}
       - {name: cert file, type: tls_cert, path: /etc/ssl/certs/site.pem}
+      - {name: db cert, type: tls_cert, host: db.example.com, port: 5432, starttls: postgres}
       - name: nightly backup
         type: backup_age
         store: s3://backups/postgres

@@ -86,6 +86,28 @@ class TestHostname:
         dummy, c2 = make(('san.test',), cn='legacy.test')
         assert certs.hostname_matches(c2, 'legacy.test') is False
 
+    # The one wildcard rule (RFC 6125 6.4.3), used by cert_info, cert_renew and the health_check tls_cert probe:
+    # a wildcard only as the whole left-most label, matching exactly one non-empty label.
+    @pytest.mark.parametrize('pattern,name,expected', [
+        ('*.example.com', 'www.example.com', True),
+        ('*.example.com', 'WWW.EXAMPLE.COM.', True),
+        ('*.example.com', 'example.com', False),              # the wildcard label must match something
+        ('*.example.com', '.example.com', False),             # ... not an empty label
+        ('*.example.com', 'a.b.example.com', False),          # no match across dots
+        ('*.*.example.com', 'a.b.example.com', False),        # one wildcard, left-most only
+        ('*.*.example.com', 'a.*.example.com', False),
+        ('www.*.example.com', 'www.a.example.com', False),    # not in another label
+        ('w*.example.com', 'www.example.com', False),         # no partial wildcards
+        ('*w.example.com', 'ww.example.com', False),
+        ('*', 'localhost', False),
+        ('*.', 'com', False),
+    ])
+    def test_one_wildcard_rule(self, pattern, name, expected):
+        dummy, c = make((pattern,))
+        assert certs.hostname_matches(c, name) is expected
+        dummy, legacy = make((pattern,), san=False)          # the same rule for a CN without SAN
+        assert certs.hostname_matches(legacy, name) is expected
+
 
 class TestDescribe:
     def test_leaf_and_chain(self):

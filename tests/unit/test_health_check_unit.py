@@ -492,6 +492,76 @@ def test_hostname_matching(tmp_path):
     assert not health.hostname_matches(cert, '127.0.0.1')
 
 
+def test_hostname_matching_is_the_one_rfc6125_rule_of_certs(tmp_path):
+    from ansible_collections.runbook.ops.plugins.module_utils import certs
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = _write_cert(tmp_path / 'c.pem', now, now + datetime.timedelta(days=1), names=('*.example.com',))
+    assert not health.hostname_matches(cert, '.example.com')          # an empty label is no label
+    cert = _write_cert(tmp_path / 'd.pem', now, now + datetime.timedelta(days=1), names=('*.*.example.com',))
+    assert not health.hostname_matches(cert, 'a.*.example.com')       # one wildcard, left-most only
+    assert health.hostname_matches is certs.hostname_matches
+
+
+class _FakeFetch(object):
+    """Stands in for certs.fetch_endpoint_chain: records the calls, fails the verified one if told to."""
+
+    def __init__(self, cert, verify_error=None, error=None):
+        self.cert, self.verify_error, self.error, self.calls = cert, verify_error, error, []
+
+    def __call__(self, host, port, server_name=None, starttls=None, timeout=10.0, verify=False, cafile=None):
+        from ansible_collections.runbook.ops.plugins.module_utils import certs
+        self.calls.append(dict(host=host, port=port, server_name=server_name, starttls=starttls, verify=verify,
+                               cafile=cafile, timeout=timeout))
+        if self.error is not None:
+            raise self.error
+        if verify and self.verify_error is not None:
+            raise certs.CertError('Could not complete a TLS handshake', cause=self.verify_error)
+        return [self.cert]
+
+
+def test_tls_cert_probe_fetches_through_certs_with_starttls(tmp_path, monkeypatch):
+    import ssl
+    from ansible_collections.runbook.ops.plugins.module_utils import certs
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = _write_cert(tmp_path / 'c.pem', now - datetime.timedelta(days=1), now + datetime.timedelta(days=90),
+                       names=('db.example.com',))
+    error = ssl.SSLCertVerificationError(1, 'certificate verify failed')
+    error.verify_message = 'self-signed certificate'
+    fake = _FakeFetch(cert, verify_error=error)
+    monkeypatch.setattr(certs, 'fetch_endpoint_chain', fake)
+    (c,) = norm({'name': 'db', 'type': 'tls_cert', 'host': '127.0.0.1', 'port': 5432, 'starttls': 'postgres',
+                 'server_name': 'db.example.com', 'ca_cert': '/ca.pem', 'timeout': 5})
+    r = health.run_one(c)
+    assert r['status'] == 'ok', r['message']
+    assert [(k['verify'], k['starttls'], k['server_name'], k['cafile']) for k in fake.calls] == [
+        (True, 'postgres', 'db.example.com', '/ca.pem'), (False, 'postgres', 'db.example.com', '/ca.pem')]
+    assert all(0 < k['timeout'] <= 5 for k in fake.calls)
+    m = r['metrics']
+    assert (m['chain_valid'], m['verify_error'], m['hostname_valid']) == (False, 'self-signed certificate', True)
+
+
+def test_tls_cert_probe_starttls_refused_message(tmp_path, monkeypatch):
+    from ansible_collections.runbook.ops.plugins.module_utils import certs
+    msg = ('Could not start TLS with PostgreSQL at 127.0.0.1:5432: the server answered the SSLRequest with N '
+           '(ssl = off). Enable ssl in postgresql.conf or drop starttls.')
+    monkeypatch.setattr(certs, 'fetch_endpoint_chain', _FakeFetch(None, error=certs.CertError(msg)))
+    (c,) = norm({'name': 'db', 'type': 'tls_cert', 'host': '127.0.0.1', 'port': 5432, 'starttls': 'postgres'})
+    r = health.run_one(c)
+    assert (r['status'], r['message']) == ('critical', msg)
+
+
+def test_tls_cert_starttls_needs_a_host(capsys):
+    failed, result = run_main({'checks': [{'name': 'c', 'type': 'tls_cert', 'path': '/p', 'starttls': 'postgres'}]},
+                              capsys)
+    assert failed and 'starttls' in result['msg'] and 'host' in result['msg']
+    failed, result = run_main({'checks': [{'name': 'c', 'type': 'tls_cert', 'host': 'h', 'starttls': 'smtp'}]},
+                              capsys)
+    assert failed and 'starttls' in result['msg'] and 'postgres' in result['msg']
+    failed, result = run_main({'checks': [{'name': 'c', 'type': 'tcp', 'host': 'h', 'port': 1,
+                                           'starttls': 'postgres'}]}, capsys)
+    assert failed and 'does not take option(s) starttls' in result['msg']
+
+
 # --------------------------------------------------------------------------- the module's argument handling
 
 def test_module_rejects_typo_in_check_options(capsys):

@@ -70,3 +70,12 @@ def test_markdown_escapes_pipes_and_newlines():
     assert 'x\\|y' in row and 'line1 line2 \\| injected' in row
     cells = re.split(r'(?<!\\)\|', row)
     assert len(cells) == 8  # six columns between seven unescaped pipes
+
+
+def test_severity_order_comes_from_module_utils():
+    from ansible_collections.runbook.ops.plugins.filter import health as health_filter
+    from ansible_collections.runbook.ops.plugins.module_utils import health
+    assert health_filter.SEVERITY is health.SEVERITY
+    # a status the order does not know counts as critical, as before
+    report = health_fleet({'h1': OK, 'h2': _res('unknown', [])})
+    assert report['status'] == 'critical' and [h['host'] for h in report['hosts']] == ['h2', 'h1']
