@@ -97,8 +97,8 @@ def test_human_duration(seconds, text):
 
 
 def test_filters_are_registered():
-    assert set(FilterModule().filters()) == {'duration_seconds', 'dr_report', 'dr_junit', 'dr_html',
-                                             'dr_markdown'}
+    assert set(FilterModule().filters()) == {'duration_seconds', 'dr_measure', 'dr_report', 'dr_junit',
+                                             'dr_html', 'dr_markdown'}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,6 +260,10 @@ def test_no_phases():
 @pytest.mark.parametrize('args, message', [
     (([_phase('x', 'yesterday', '2026-01-31T02:00:00Z')], {}, {}),
      "phase 'x' started_at 'yesterday' is not an ISO 8601 timestamp"),
+    (([_phase('x', '2026-01-31\x0002:00:00Z', '2026-01-31T02:00:00Z')], {}, {}),
+     "phase 'x' started_at '2026-01-31\\x0002:00:00Z' is not an ISO 8601 timestamp"),
+    (([_phase('x', '2026-W05-6T02:00:00Z', '2026-01-31T02:00:00Z')], {}, {}),
+     "phase 'x' started_at '2026-W05-6T02:00:00Z' is not an ISO 8601 timestamp"),
     (([_phase('x', '2026-01-31T02:00:00Z', None)], {}, {}), "phase 'x' ended_at is missing"),
     (([_phase('x', '2026-01-31T02:00:00Z', '2026-01-31T01:00:00Z')], {}, {}),
      "phase 'x' ends (2026-01-31T01:00:00Z) before it starts (2026-01-31T02:00:00Z)"),
