@@ -9,6 +9,7 @@ import datetime
 import json
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.runbook.ops.plugins.plugin_utils.markdown import md_cell
 
 try:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -216,9 +217,7 @@ def maintenance_report(host_results, hosts=None, generated_at='', check_mode=Fal
 
 
 def _cell(value):
-    if value is None or value == '':
-        return '-'
-    return str(value).replace('|', '\\|').replace('\n', ' ')
+    return md_cell(value, empty='-')
 
 
 def _size(n):

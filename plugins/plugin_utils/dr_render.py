@@ -14,10 +14,10 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 
 from ansible_collections.runbook.ops.plugins.plugin_utils.dr import STATUSES, DRError, human_duration
+from ansible_collections.runbook.ops.plugins.plugin_utils.markdown import md_cell
 
 # Characters XML 1.0 cannot carry at all, even escaped.
 _XML_BAD_RE = re.compile('[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]')
-_CONTROL_RE = re.compile('[\x00-\x1f\x7f]')
 
 
 def _check_report(report, who):
@@ -251,8 +251,7 @@ def dr_html(report, title='DR rehearsal'):
 # Markdown
 
 def _md(value):
-    text = _CONTROL_RE.sub(' ', '' if value is None else str(value))
-    return text.replace('\\', '\\\\').replace('|', '\\|')
+    return md_cell(value)
 
 
 def _md_met(met):
