@@ -1,11 +1,17 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, runbook.ops maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters that turn per-host health_check results into one fleet report."""
+"""Filters of the health role: the probe list of a host, and per-host health_check results into one fleet report."""
 
 from __future__ import annotations
 
-from ansible_collections.runbook.ops.plugins.module_utils.health import CRITICAL, SEVERITY
+from ansible_collections.runbook.ops.plugins.module_utils.health import CRITICAL, SEVERITY, merge_checks
+
+
+def health_merge_checks(sources, default='health_checks_system'):
+    """One probe list from ``{variable name: probes}``, concatenated in variable name order; a probe of any
+    other variable overrides the probe of ``default`` with the same name (module_utils/health.py owns the rule)."""
+    return merge_checks(sorted(dict(sources or {}).items()), default)
 
 
 def _rank(status):
@@ -84,4 +90,5 @@ def health_markdown(report, title='Health report', generated_at=''):
 
 class FilterModule(object):
     def filters(self):
-        return {'health_fleet': health_fleet, 'health_markdown': health_markdown}
+        return {'health_fleet': health_fleet, 'health_markdown': health_markdown,
+                'health_merge_checks': health_merge_checks}

@@ -8,7 +8,8 @@ returns its metrics, plus any "hard" findings (an HTTP status that was not
 expected, an expired certificate).  It raises :class:`ProbeError` when it cannot
 run at all.  :func:`run_checks` runs the probes in a thread pool, never lets an
 exception escape, grades every numeric metric against its thresholds and builds
-the report.  Everything here is read-only.
+the report; :func:`run_until_healthy` repeats such passes until the report passes
+``fail_on`` or ``wait_timeout`` has passed.  Everything here is read-only.
 
 A probe's ``timeout`` bounds the whole probe: the probes pass the time left to every
 connect and read (an HTTP body is read against a deadline), and the runner abandons a
@@ -21,6 +22,7 @@ query values of any URL are masked.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import math
 import os
@@ -59,6 +61,9 @@ CHECK_TYPES = ('http', 'tcp', 'postgres', 'redis', 'disk', 'memory', 'load', 'tl
 HTTP_METHODS = ('GET', 'HEAD', 'OPTIONS', 'POST')
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_WORKERS = 10
+# run_until_healthy: one pass by default; seconds between passes when waiting
+DEFAULT_WAIT_TIMEOUT = 0
+DEFAULT_DELAY = 5
 # a probe still running this long after its timeout is abandoned and graded critical
 DEADLINE_GRACE = 2.0
 # the S3 client of a backup_age probe: at most these timeouts (less when the probe's timeout is shorter), one attempt
@@ -232,6 +237,8 @@ def argument_spec():
         ),
         fail_on=dict(type='str', default='critical', choices=list(FAIL_ON)),
         max_workers=dict(type='int', default=DEFAULT_MAX_WORKERS),
+        wait_timeout=dict(type='int', default=DEFAULT_WAIT_TIMEOUT),
+        delay=dict(type='int', default=DEFAULT_DELAY),
     )
 
 
@@ -1134,3 +1141,66 @@ def run_checks(checks, max_workers=DEFAULT_MAX_WORKERS, probes=None):
         'checks': results,
         'duration_ms': _ms(time.monotonic() - start),
     }
+
+
+def is_healthy(report, fail_on):
+    """Whether a report passes ``fail_on`` (the module's own rule: it fails exactly when this is false)."""
+    return not failing_checks(report['checks'], fail_on)
+
+
+def run_until_healthy(checks, wait_timeout=DEFAULT_WAIT_TIMEOUT, delay=DEFAULT_DELAY, fail_on='critical',
+                      max_workers=DEFAULT_MAX_WORKERS, probes=None, run=None, clock=None, sleep=None):
+    """Run every check (one pass of :func:`run_checks`) until the report is healthy by ``fail_on`` or
+    ``wait_timeout`` seconds have passed since the first pass started; return the last pass's report plus
+    ``attempts`` (passes run) and ``waited_s`` (seconds from the start of the first pass to the end of the last).
+
+    Passes are ``delay`` seconds apart; the wait before the last pass is shortened so that it starts when
+    ``wait_timeout`` is reached, and no pass starts after it.  ``wait_timeout`` 0 is one pass.  Each pass keeps
+    its own deadline (every probe bounded by its timeout), so the whole call ends within ``wait_timeout`` plus
+    one pass.  ``run``, ``clock`` and ``sleep`` are injectable for tests (``run(checks) -> report``).
+    """
+    clock = clock or time.monotonic
+    sleep = sleep or time.sleep
+    run = run or functools.partial(run_checks, max_workers=max_workers, probes=probes)
+    start = clock()
+    deadline = start + max(wait_timeout, 0)
+    attempts = 0
+    while True:
+        report = run(checks)
+        attempts += 1
+        if is_healthy(report, fail_on):
+            break
+        remaining = deadline - clock()
+        if remaining <= 0:
+            break
+        sleep(min(max(delay, 0), remaining))
+    report = dict(report)
+    report['attempts'] = attempts
+    report['waited_s'] = round(clock() - start, 3)
+    return report
+
+
+def merge_checks(sources, default_source):
+    """One probe list from ``[(source_name, checks), ...]``, concatenated in the given order, where a probe of
+    any other source overrides the probe of ``default_source`` with the same name (the default is dropped,
+    the overriding probe stays where it is).  A source that is None is skipped and a single dict counts as one
+    probe.  Duplicate names among the other sources are kept: :func:`normalize_checks` rejects them."""
+    def items(checks):
+        if checks is None:
+            return []
+        if isinstance(checks, dict):
+            return [checks]
+        return list(checks)
+
+    sources = [(name, items(checks)) for name, checks in sources]
+    overriding = set()
+    for name, checks in sources:
+        if name != default_source:
+            overriding.update(c.get('name') for c in checks if isinstance(c, dict))
+    merged = []
+    for name, checks in sources:
+        for check in checks:
+            if name == default_source and isinstance(check, dict) and check.get('name') in overriding:
+                continue
+            merged.append(check)
+    return merged

@@ -17,6 +17,8 @@ description:
     V(critical) with the reason in its C(message); it never makes the module crash.
   - When O(fail_on) is reached the module fails with a one-line message naming the failing
     checks, and the full report is still in the result.
+  - With O(wait_timeout) the probes are run again, O(delay) seconds apart, until they pass O(fail_on) or
+    O(wait_timeout) seconds have passed.
   - "Grading: a metric whose higher values are worse is V(critical) when it is at or above its
     C(critical) threshold and V(warning) when at or above its C(warning) threshold. For metrics
     whose lower values are worse (C(hit_rate), C(days_remaining), C(free_bytes), C(available_bytes),
@@ -296,6 +298,26 @@ options:
       - How many probes run at the same time.
     type: int
     default: 10
+  wait_timeout:
+    description:
+      - Seconds to wait for the checks to become healthy by O(fail_on). Until then the whole probe set is run
+        again, O(delay) seconds apart, and the module stops at the first healthy pass; after this many seconds
+        it returns the last pass (and fails as O(fail_on) says).
+      - The wait before the last pass is shortened so that it starts when O(wait_timeout) is reached; no pass
+        starts later, and each pass keeps its own deadline (every probe bounded by O(checks[].timeout)), so the
+        module returns within about O(wait_timeout) plus one pass.
+      - V(0) runs the probes once. With O(fail_on=never) every pass counts as healthy, so there is one pass.
+      - Replaces a C(retries)/C(until)/C(delay) loop around the task, like the C(wait_timeout) options of the
+        amazon.aws modules.
+    type: int
+    default: 0
+    version_added: 0.1.0
+  delay:
+    description:
+      - Seconds between two passes while waiting (see O(wait_timeout)).
+    type: int
+    default: 5
+    version_added: 0.1.0
 requirements:
   - psycopg >= 3.1 for V(postgres) checks
   - redis >= 4.3 for V(redis) checks
@@ -312,6 +334,7 @@ notes:
     probes do not retry). A probe still running well after its time is reported V(critical), but the module
     process can only end once the probe returns (for example a C(statvfs) on a hung NFS mount).
   - Use O(fail_on=never) to collect the report without failing, and grade it in the play.
+  - With O(wait_timeout), RV(attempts) says how many passes ran and RV(waited_s) how long they took together.
   - A V(backup_age) probe of an S3 store uses the store's own S3 timeouts and retries (connect 10 s, read
     120 s, 3 attempts) rather than O(checks[].timeout).
 '''
@@ -367,6 +390,14 @@ EXAMPLES = r'''
     fail_on: never
     checks:
       - {name: data disk, type: disk, path: /var/lib/postgresql, thresholds: {used_pct: {warning: 70}}}
+  register: health
+
+- name: Wait up to 60 seconds for a restarted app to answer, probing every 5 seconds
+  runbook.ops.health_check:
+    checks:
+      - {name: api, type: http, url: http://127.0.0.1:8080/health, timeout: 5}
+    wait_timeout: 60
+    delay: 5
   register: health
 
 - name: Show what is not ok
@@ -452,10 +483,23 @@ checks:
       type: float
       sample: 12.5
 duration_ms:
-  description: Wall time of all probes together, in milliseconds.
+  description: Wall time of all probes together (of the last pass), in milliseconds.
   returned: always
   type: float
   sample: 1012.3
+attempts:
+  description: How many passes ran (V(1) unless O(wait_timeout) made the module wait). The other keys describe the
+    last pass.
+  returned: always
+  type: int
+  sample: 3
+  version_added: 0.1.0
+waited_s:
+  description: Seconds from the start of the first pass to the end of the last one.
+  returned: always
+  type: float
+  sample: 10.512
+  version_added: 0.1.0
 '''
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -468,6 +512,10 @@ def main():
     if module.params['max_workers'] < 1:
         module.fail_json(msg='Could not run the checks: max_workers must be at least 1, got %s. Set max_workers '
                              'to a positive number.' % module.params['max_workers'])
+    for option in ('wait_timeout', 'delay'):
+        if module.params[option] < 0:
+            module.fail_json(msg='Could not run the checks: %s must be 0 or more, got %s. Set %s to a number of '
+                                 'seconds.' % (option, module.params[option], option))
     try:
         checks = health.normalize_checks(module.params['checks'])
     except health.HealthConfigError as exc:
@@ -479,7 +527,9 @@ def main():
     if missing:
         module.fail_json(msg=missing_required_lib(missing[0]), exception=missing[1])
 
-    report = health.run_checks(checks, max_workers=module.params['max_workers'])
+    report = health.run_until_healthy(checks, wait_timeout=module.params['wait_timeout'],
+                                      delay=module.params['delay'], fail_on=module.params['fail_on'],
+                                      max_workers=module.params['max_workers'])
     message = health.failure_message(report['checks'], module.params['fail_on'])
     if message:
         module.fail_json(msg=message, changed=False, **report)

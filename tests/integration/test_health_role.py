@@ -86,3 +86,29 @@ def test_role_reports_the_module_message_for_a_rejected_probe_list(tmp_path):
     host = report['hosts'][0]
     assert host['status'] == 'critical' and MODULE_MESSAGE in host['message']
     assert MODULE_MESSAGE in text_md
+
+
+def test_user_probe_overrides_the_default_probe_of_the_same_name(tmp_path):
+    # health_checks_system keeps its default (root disk, memory, load); the user's memory and load probes
+    # replace the defaults of the same names (grading of the values off: this test is not about the machine's load)
+    extra = {
+        'health_checks_app': [
+            {'name': 'memory', 'type': 'memory', 'thresholds': {'used_pct': {}}},
+            {'name': 'load', 'type': 'load', 'thresholds': {'load5_per_core': {}}},
+        ],
+        'health_fail_on': 'critical',
+        'health_report_dir': str(tmp_path / 'reports'),
+    }
+    r = run_playbook('health_check', extra, tmp_path, timeout=300)
+    output = r.stdout + r.stderr
+    report, dummy, dummy = _reports(tmp_path)
+    host = report['hosts'][0]
+    assert 'check names must be unique' not in output
+    assert host['message'] == '', host['message']                        # the module took the probe list
+    names = sorted(c['name'] for c in host['checks'])
+    assert names == ['load', 'memory', 'root disk']                      # once each
+    checks = {c['name']: c for c in host['checks']}
+    assert checks['memory']['thresholds'] == {}                          # the user's probe, not the default
+    assert checks['load']['thresholds'] == {}
+    assert checks['memory']['status'] == 'ok' and checks['load']['status'] == 'ok'
+    assert r.returncode == 0, output[-3000:]
