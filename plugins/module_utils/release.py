@@ -38,6 +38,9 @@ import tempfile
 import time
 import zipfile
 
+from ansible.module_utils.common.text.converters import to_native
+from ansible.module_utils.urls import open_url
+
 from ansible_collections.runbook.ops.plugins.module_utils._time import utcnow
 
 RELEASE_ID_RE = re.compile(r'^[0-9]{8}T[0-9]{6}Z$')
@@ -1002,3 +1005,160 @@ class GitSource(Source):
         check_tree_links(dest, '%s@%s' % (self.repo, commit))
         self._commit = commit
         return 'git:%s' % commit, commit, 'git'
+
+
+def url_fetcher(validate_certs=True, timeout=60):
+    """A ``fetch(url, dest)`` for UrlSource that downloads with Ansible's open_url."""
+    def fetch(url, dest):
+        try:
+            resp = open_url(url, validate_certs=validate_certs, timeout=timeout)
+            with open(dest, 'wb') as f:
+                shutil.copyfileobj(resp, f, CHUNK)
+        except Exception as e:  # urllib raises many types; all mean the same to the operator
+            raise ReleaseError('Could not download %s: %s. Check the URL and that the node can reach it.'
+                               % (url, to_native(e)))
+    return fetch
+
+
+def make_source(params, run_command=None, find_git=None):
+    """The Source for state=present from app_release's options (git_repo/git_ref, or src/checksum).
+
+    ``run_command`` runs git argv lists (module.run_command's signature); ``find_git`` returns the git binary.
+    """
+    if params['git_repo']:
+        git = find_git() if find_git else 'git'
+        return GitSource(params['git_repo'], params['git_ref'], run_command, git=git)
+    src = params['src']
+    if src.startswith(('http://', 'https://')):
+        return UrlSource(src, params['checksum'], url_fetcher(params['validate_certs'], params['timeout']))
+    if src.startswith('file://'):
+        src = src[len('file://'):]
+    return PathSource(src, params['checksum'])
+
+
+# --------------------------------------------------------------------------- the app_release state machine
+
+class ReleaseManager(object):
+    """app_release's states, one method each, filling the module result.
+
+    ``params`` are app_release's options. The ReleaseTree guards every side effect with ``check_mode``; the
+    manager predicts the state after the run (``after``, used for the result and the diff) from the state before
+    and what each step reported, and outside check mode reads it back under the same hold of the module lock that
+    switched, marked or pruned. ``run_command``/``find_git`` serve git sources, ``warn`` receives warnings.
+    """
+
+    STATES = ('present', 'active', 'failed', 'locked', 'unlocked')
+
+    def __init__(self, params, check_mode=False, run_command=None, find_git=None, warn=None):
+        for name in ('keep', 'keep_failed'):
+            if params[name] < 0:
+                raise ReleaseError('Could not use %s=%d: it must be 0 or more.' % (name, params[name]))
+        if params['lock_ttl'] < 1:
+            raise ReleaseError('Could not use lock_ttl=%d: it must be at least 1 second.' % params['lock_ttl'])
+        if params['state'] not in self.STATES:
+            raise ReleaseError('Could not use state=%r: pick one of %s.' % (params['state'], ', '.join(self.STATES)))
+        self.p = params
+        self.check_mode = check_mode
+        self.run_command = run_command
+        self.find_git = find_git
+        self.warn = warn or (lambda msg: None)
+        self.tree = ReleaseTree(params['app_root'], params['history_file'], check_mode, params['actor'],
+                                params['reason'])
+        self.before = None
+        self.after = None
+
+    def run(self, diff=False):
+        """Apply ``params['state']``; returns the module result (with ``diff`` when asked)."""
+        p, tree = self.p, self.tree
+        self.before = tree.snapshot()
+        self.before['lock_owner'] = (read_lock(tree.lock_file) or {}).get('owner')
+        self.after = dict(self.before)
+        result = {'changed': False, 'app_root': tree.app_root}
+        if p['release_id'] is not None:
+            validate_release_id(p['release_id'])
+            result['release_id'] = p['release_id']
+            result['release_path'] = tree.release_path(p['release_id'])
+        getattr(self, p['state'])(result)
+        after = self.after
+        result['releases'] = after['releases']
+        result['failed_releases'] = after['failed_releases']
+        result['active_release'] = after['active_release']
+        result['rollback_candidate'] = tree.rollback_candidate(after['active_release'], after['releases'],
+                                                               after['failed_releases'])
+        if 'lock' not in result:
+            result['lock'] = read_lock(tree.lock_file)
+        if diff:
+            result['diff'] = {'before': self.before, 'after': after}
+        return result
+
+    # ----- one method per state
+    def locked(self, result):
+        p, tree = self.p, self.tree
+        if not self.check_mode and not os.path.isdir(tree.app_root):
+            os.makedirs(tree.app_root, mode=0o755)
+        r = acquire_lock(tree.lock_file, p['lock_owner'], p['lock_ttl'], p['break_stale'], self.check_mode,
+                         reason=p['reason'])
+        result.update(changed=r['changed'], lock=r['lock'], broken_lock=r['broken_lock'])
+        self.after['lock_owner'] = r['lock']['owner']
+
+    def unlocked(self, result):
+        p = self.p
+        r = release_lock(self.tree.lock_file, p['lock_owner'], p['force'], self.check_mode)
+        result.update(changed=r['changed'], lock=None)
+        self.after['lock_owner'] = None
+
+    def present(self, result):
+        p, tree = self.p, self.tree
+        # fetches and unpacks outside the module lock; installs under it
+        r = tree.present(p['release_id'], make_source(p, self.run_command, self.find_git), p['shared_paths'],
+                         p['owner'], p['group'], p['mode'], p['force'])
+        result.update(changed=r['changed'], checksum=r['checksum'], revision=r['revision'])
+        if p['release_id'] not in self.after['releases']:
+            self.after['releases'] = sorted(self.after['releases'] + [p['release_id']])
+        with tree.mutex():
+            self._prune(result)
+            self._read_back()
+
+    def active(self, result):
+        # switch and prune under one hold of the module lock: no other app_release run on this app_root can
+        # switch current to a release between this run's cleanup plan and its deletes
+        with self.tree.mutex():
+            r = self.tree.activate(self.p['release_id'], self.p['force'])
+            result.update(changed=r['changed'], previous_release=r['previous_release'])
+            self.after['active_release'] = self.p['release_id']
+            self._prune(result)
+            self._read_back()
+
+    def failed(self, result):
+        rid = self.p['release_id']
+        with self.tree.mutex():
+            r = self.tree.mark_failed(rid, self.p['force'])
+            result['changed'] = r['changed']
+            if rid not in self.after['failed_releases']:
+                self.after['failed_releases'] = sorted(self.after['failed_releases'] + [rid])
+            self._read_back()
+
+    # ----- shared steps (the caller holds the module lock)
+    def _prune(self, result):
+        """Keep-N cleanup. Check mode plans on the predicted state, as the real run would: the release being made
+        counts among the releases, the one being activated is the active one, and what would be removed leaves
+        the predicted lists."""
+        p, after = self.p, self.after
+        protect = [p['release_id'], after['active_release']]
+        if self.check_mode:
+            removed = plan_cleanup(after['releases'], after['active_release'], after['failed_releases'], p['keep'],
+                                   p['keep_failed'], protect)
+            after['releases'] = [r for r in after['releases'] if r not in removed]
+            after['failed_releases'] = [r for r in after['failed_releases'] if r not in removed]
+        else:
+            removed = self.tree.cleanup(p['keep'], p['keep_failed'], protect=protect)
+        result['removed_releases'] = removed
+        if removed:
+            result['changed'] = True
+        for rid in self.tree.cleanup_skipped:
+            self.warn('Kept release %s although keep=%d would remove it: current pointed to it when it was about '
+                      'to be deleted (switched outside app_release).' % (rid, p['keep']))
+
+    def _read_back(self):
+        if not self.check_mode:
+            self.after.update(self.tree.snapshot())  # what this run left, read under the same hold of the lock

@@ -264,20 +264,21 @@ rollback_candidate:
   type: str
   sample: "20261120T101500Z"
 releases:
-  description: Release ids after the task, oldest first (ordered by id).
+  description: Release ids after the task, oldest first (ordered by id); predicted in check mode.
   returned: always
   type: list
   elements: str
   sample: ["20261120T101500Z", "20261123T150405Z"]
 failed_releases:
-  description: Release ids marked failed, oldest first.
+  description: Release ids marked failed after the task, oldest first; predicted in check mode.
   returned: always
   type: list
   elements: str
   sample: ["20261122T090000Z"]
 removed_releases:
   description:
-    - Releases keep-N cleanup removed (would remove in check mode).
+    - Releases keep-N cleanup removed (would remove in check mode, planned on the state the task would leave, in
+      which the release being created counts and the release being activated is the active one).
     - A release that C(current) pointed to at the moment of deletion is not removed and not listed here.
   returned: when O(state) is V(present) or V(active)
   type: list
@@ -306,110 +307,12 @@ broken_lock:
   sample: {"owner": "deploy 20261122T090000Z by bob", "expires": "2026-11-22T09:30:00Z"}
 """
 
-import os
-import shutil
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
-from ansible.module_utils.urls import open_url
 
-from ansible_collections.runbook.ops.plugins.module_utils.release import (
-    GitSource, PathSource, ReleaseError, ReleaseTree, UrlSource, acquire_lock, read_lock, release_lock,
-    validate_release_id,
-)
-
-
-def make_fetch(module):
-    def fetch(url, dest):
-        try:
-            resp = open_url(url, validate_certs=module.params['validate_certs'], timeout=module.params['timeout'])
-            with open(dest, 'wb') as f:
-                shutil.copyfileobj(resp, f, 1024 * 1024)
-        except Exception as e:  # urllib raises many types; all mean the same to the operator
-            raise ReleaseError('Could not download %s: %s. Check the URL and that the node can reach it.'
-                               % (url, to_native(e)))
-    return fetch
-
-
-def make_source(module):
-    p = module.params
-    if p['git_repo']:
-        git = module.get_bin_path('git', required=True)
-        return GitSource(p['git_repo'], p['git_ref'], module.run_command, git=git)
-    src = p['src']
-    if src.startswith(('http://', 'https://')):
-        return UrlSource(src, p['checksum'], make_fetch(module))
-    if src.startswith('file://'):
-        src = src[len('file://'):]
-    return PathSource(src, p['checksum'])
-
-
-def run(module, tree):
-    p = module.params
-    state = p['state']
-    before = tree.snapshot()
-    before['lock_owner'] = (read_lock(tree.lock_file) or {}).get('owner')
-    result = {'changed': False, 'app_root': tree.app_root}
-    after = dict(before)
-    if p['release_id'] is not None:
-        validate_release_id(p['release_id'])
-        result['release_id'] = p['release_id']
-        result['release_path'] = tree.release_path(p['release_id'])
-
-    if state == 'locked':
-        if not module.check_mode and not os.path.isdir(tree.app_root):
-            os.makedirs(tree.app_root, mode=0o755)
-        r = acquire_lock(tree.lock_file, p['lock_owner'], p['lock_ttl'], p['break_stale'], module.check_mode,
-                         reason=p['reason'])
-        result.update(changed=r['changed'], lock=r['lock'], broken_lock=r['broken_lock'])
-        after['lock_owner'] = r['lock']['owner']
-    elif state == 'unlocked':
-        r = release_lock(tree.lock_file, p['lock_owner'], p['force'], module.check_mode)
-        result.update(changed=r['changed'], lock=None)
-        after['lock_owner'] = None
-    elif state == 'present':
-        # fetches and unpacks outside the module lock; installs under it
-        r = tree.present(p['release_id'], make_source(module), p['shared_paths'], p['owner'], p['group'],
-                         p['mode'], p['force'])
-        result.update(changed=r['changed'], checksum=r['checksum'], revision=r['revision'])
-        if p['release_id'] not in after['releases']:
-            after['releases'] = sorted(after['releases'] + [p['release_id']])
-
-    if state in ('present', 'active', 'failed'):
-        # switch (or mark) and prune under one hold of the module lock: no other app_release run on this app_root
-        # can switch current to a release between this run's cleanup plan and its deletes
-        with tree.mutex():
-            if state == 'active':
-                r = tree.activate(p['release_id'], p['force'])
-                result.update(changed=r['changed'], previous_release=r['previous_release'])
-                after['active_release'] = p['release_id']
-            elif state == 'failed':
-                r = tree.mark_failed(p['release_id'], p['force'])
-                result['changed'] = r['changed']
-                if p['release_id'] not in after['failed_releases']:
-                    after['failed_releases'] = sorted(after['failed_releases'] + [p['release_id']])
-            if state in ('present', 'active'):
-                # cleanup sees the predicted state in check mode: the release being created/activated is protected
-                removed = tree.cleanup(p['keep'], p['keep_failed'],
-                                       protect=[p['release_id'], after['active_release']])
-                result['removed_releases'] = removed
-                if removed:
-                    result['changed'] = True
-                for rid in tree.cleanup_skipped:
-                    module.warn('Kept release %s although keep=%d would remove it: current pointed to it when it '
-                                'was about to be deleted (switched outside app_release).' % (rid, p['keep']))
-            if not module.check_mode:
-                after.update(tree.snapshot())  # what this run left, read under the same hold of the lock
-
-    result['releases'] = after['releases']
-    result['failed_releases'] = after['failed_releases']
-    result['active_release'] = after['active_release']
-    result['rollback_candidate'] = tree.rollback_candidate(after['active_release'], after['releases'],
-                                                           after['failed_releases'])
-    if 'lock' not in result:
-        result['lock'] = read_lock(tree.lock_file)
-    return result, before, after
+from ansible_collections.runbook.ops.plugins.module_utils.release import ReleaseError, ReleaseManager
 
 
 def main():
@@ -451,21 +354,15 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    for name in ('keep', 'keep_failed'):
-        if p[name] < 0:
-            module.fail_json(msg='Could not use %s=%d: it must be 0 or more.' % (name, p[name]))
-    if p['lock_ttl'] < 1:
-        module.fail_json(msg='Could not use lock_ttl=%d: it must be at least 1 second.' % p['lock_ttl'])
     try:
-        tree = ReleaseTree(p['app_root'], p['history_file'], module.check_mode, p['actor'], p['reason'])
-        result, before, after = run(module, tree)
+        manager = ReleaseManager(p, module.check_mode, run_command=module.run_command,
+                                 find_git=lambda: module.get_bin_path('git', required=True), warn=module.warn)
+        result = manager.run(diff=module._diff)
     except ReleaseError as e:
         module.fail_json(msg=to_native(e))
     except OSError as e:
         module.fail_json(msg='Could not manage releases under %s: %s. Check permissions and free space.'
                          % (p['app_root'], to_native(e)), exception=traceback.format_exc())
-    if module._diff:
-        result['diff'] = {'before': before, 'after': after}
     module.exit_json(**result)
 
 

@@ -281,111 +281,12 @@ failed_stage:
   sample: challenge
 '''
 
-import os
-import re
-
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.runbook.ops.plugins.module_utils.certs import (
-    CRYPTOGRAPHY_IMP_ERR, HAS_CRYPTOGRAPHY, CertError, hostname_matches, load_chain_file, renewal_decision, utcnow)
+from ansible_collections.runbook.ops.plugins.module_utils.certs import CRYPTOGRAPHY_IMP_ERR, HAS_CRYPTOGRAPHY
 from ansible_collections.runbook.ops.plugins.module_utils.acme_client import (
-    ACME_IMP_ERR, HAS_ACME, LETSENCRYPT_PRODUCTION, AcmeFailure, AcmeSession, FileSet, StandaloneResponder,
-    WebrootResponder, generate_private_key, key_type_of, load_private_key, private_key_pem, public_key_matches,
-    split_fullchain, summary, write_account_key)
-
-DOMAIN_RE = re.compile(r'^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
-                       r'(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$')
-
-
-def current_state(module, p):
-    """(old_cert or None, due, reason) from the files on disk."""
-    old = None
-    reason = 'forced' if p['force'] else None
-    try:
-        old = load_chain_file(p['cert_path'])[0] if os.path.exists(p['cert_path']) else None
-    except CertError as e:
-        if reason is None:
-            reason = 'current certificate unreadable (%s)' % e
-    if old is None:
-        return None, True, reason or 'no certificate at %s' % p['cert_path']
-    if reason:
-        return old, True, reason
-    missing = [d for d in p['domains'] if not hostname_matches(old, d)]
-    if missing:
-        return old, True, 'certificate does not cover %s' % ', '.join(missing)
-    if not os.path.exists(p['key_path']):
-        return old, True, 'no private key at %s' % p['key_path']
-    due, reason = renewal_decision(old.not_valid_before_utc, old.not_valid_after_utc, utcnow(),
-                                   p['renew_before_days'], p['renew_before_pct'])
-    return old, due, reason
-
-
-def targets(p):
-    paths = {'cert': p['cert_path'], 'key': p['key_path']}
-    for name in ('fullchain', 'chain'):
-        if p[name + '_path']:
-            paths[name] = p[name + '_path']
-    return paths
-
-
-def diff_text(s, pending=False):
-    if s is None:
-        return '(no certificate)\n' if not pending else '(a new certificate)\n'
-    return 'serial: %s\nnot_after: %s\n' % (s['serial'], s['not_after'])
-
-
-def renew(module, p, result):
-    if p['challenge'] == 'webroot' and not os.path.isdir(p['webroot']):
-        raise AcmeFailure('Could not use webroot %s: it is not a directory. Create it and have the web server serve '
-                          '/.well-known/acme-challenge/ from it.' % p['webroot'], 'challenge')
-    account_key = load_private_key(p['account_key_path'])
-    result['account_key_created'] = account_key is None
-    if account_key is None:
-        account_key = generate_private_key('ec256')
-        write_account_key(p['account_key_path'], account_key)
-
-    key = load_private_key(p['key_path']) if p['reuse_key'] else None
-    if key is not None and key_type_of(key) != p['key_type']:
-        key = None
-    rotated = key is None
-    if rotated:
-        key = generate_private_key(p['key_type'])
-
-    if p['challenge'] == 'webroot':
-        responder = WebrootResponder(p['webroot'])
-    else:
-        responder = StandaloneResponder(p['standalone_address'], p['standalone_port'])
-    session = AcmeSession(p['acme_directory'], account_key, ca_bundle=p['acme_ca_bundle'], timeout=p['timeout'])
-    session.connect()
-    session.register(p['contact_email'], p['terms_agreed'])
-    fullchain, preferred_found = session.issue(p['domains'], key, responder, p['preferred_chain'])
-    leaf_pem, chain_pem, leaf = split_fullchain(fullchain)
-    if not public_key_matches(leaf, key):
-        raise AcmeFailure('Could not install the new certificate: its public key does not match the key sent in the '
-                          'CSR. Report this to the ACME server operator.', 'finalize')
-
-    files = FileSet()
-    paths = targets(p)
-    try:
-        if rotated:
-            files.add(paths['key'], private_key_pem(key), 0o600, p['owner'], p['group'])
-        files.add(paths['cert'], leaf_pem, 0o644, p['owner'], p['group'])
-        if 'fullchain' in paths:
-            files.add(paths['fullchain'], leaf_pem + chain_pem, 0o644, p['owner'], p['group'])
-        if 'chain' in paths:
-            files.add(paths['chain'], chain_pem, 0o644, p['owner'], p['group'])
-        written = [t for dummy, t in files.staged]
-        backups = files.commit(backup=p['backup'])  # all or nothing; a failure says what is on disk
-    except (AcmeFailure, OSError) as e:
-        files.abort()
-        if isinstance(e, AcmeFailure):
-            raise
-        raise AcmeFailure('Could not install the new certificate: %s.' % e, 'write')
-    for warning in files.warnings:
-        module.warn(warning)
-    result.update(renewed=True, changed=True, new=summary(leaf), written=written, backups=backups,
-                  key_rotated=rotated, account_created=session.account_created,
-                  preferred_chain_found=preferred_found)
+    ACME_IMP_ERR, HAS_ACME, LETSENCRYPT_PRODUCTION, AcmeSession, public_key_matches)
+from ansible_collections.runbook.ops.plugins.module_utils.cert_renew import CertRenewer, CertRenewError
 
 
 def main():
@@ -424,43 +325,12 @@ def main():
         module.fail_json(msg=missing_required_lib('cryptography'), exception=CRYPTOGRAPHY_IMP_ERR)
     if not HAS_ACME:
         module.fail_json(msg=missing_required_lib('acme'), exception=ACME_IMP_ERR)
-    p = module.params
-    bad = [d for d in p['domains'] if not DOMAIN_RE.match(d or '')]
-    if bad or not p['domains']:
-        module.fail_json(msg='Could not use domains %r: each must be a DNS name (letters, digits, hyphens, dots; no '
-                             'wildcard, no spaces). Fix the domains list.' % (bad or p['domains']))
-    if p['renew_before_pct'] is not None and not 0 < p['renew_before_pct'] < 100:
-        module.fail_json(msg='Could not use renew_before_pct=%s: it must be between 0 and 100 (exclusive).'
-                             % p['renew_before_pct'])
-    paths = targets(p)
-    if len(set(paths.values())) != len(paths):
-        module.fail_json(msg='Could not use the paths %s: cert, key, fullchain and chain must be different files.'
-                             % paths)
-
-    old, due, reason = current_state(module, p)
-    result = dict(changed=False, renewed=False, due=due, reason=reason, old=summary(old), new=None,
-                  paths=paths, written=[], backups={})
-    if due and module.check_mode:
-        result['changed'] = True
-        result['account_key_created'] = not os.path.exists(p['account_key_path'])
-        would = ([] if p['reuse_key'] and os.path.exists(p['key_path']) else [paths['key']])
-        would += [paths[n] for n in ('cert', 'fullchain', 'chain') if n in paths]
-        result['written'] = would
-    elif due:
-        try:
-            renew(module, p, result)
-        except AcmeFailure as e:
-            result.pop('changed')
-            result['written'] = e.written  # new files left in place (only when putting the old ones back failed)
-            msg = str(e)
-            if e.files_state == 'untouched':
-                msg += ' The old certificate files were left untouched.'
-            module.fail_json(msg=msg, failed_stage=e.stage, **result)
-    if module._diff:
-        after = result['new'] if result['renewed'] else result['old']
-        result['diff'] = {'before': diff_text(result['old']),
-                          'after': diff_text(after, pending=due) if not (due and module.check_mode)
-                          else '(a new certificate for %s)\n' % ', '.join(p['domains'])}
+    renewer = CertRenewer(module.params, check_mode=module.check_mode, diff=module._diff, warn=module.warn,
+                          session_factory=AcmeSession, key_matches=public_key_matches)
+    try:
+        result = renewer.run()
+    except CertRenewError as e:
+        module.fail_json(msg=str(e), **e.result)
     module.exit_json(**result)
 
 
