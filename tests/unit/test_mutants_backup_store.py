@@ -104,10 +104,10 @@ def test_parse_time_reads_z_times_where_fromisoformat_does_not(monkeypatch):
 
     class Py310Datetime(real):
         @classmethod
-        def fromisoformat(cls, text):
-            if text[-1:] in ('Z', 'z'):
-                raise ValueError('Invalid isoformat string: %r' % text)
-            return real.fromisoformat(text)
+        def fromisoformat(cls, date_string):
+            if date_string[-1:] in ('Z', 'z'):
+                raise ValueError('Invalid isoformat string: %r' % date_string)
+            return real.fromisoformat(date_string)
     monkeypatch.setattr(bs.datetime, 'datetime', Py310Datetime)
     assert bs.parse_time('2026-03-15T12:00:00.000000Z') == NOW
     assert bs.parse_time('2026-03-15T12:00:00z') == NOW
@@ -141,8 +141,8 @@ def test_validate_manifest_zero_is_a_valid_size_or_count(field, value):
 
 def test_validate_manifest_refuses_a_globals_size_that_is_a_boolean():
     bid = bs.new_backup_id('app', NOW)
-    problems = bs.validate_manifest(manifest(bid, NOW, globals={'key': 'globals.sql', 'size': True,
-                                                                   'sha256': 'b' * 64}), bid)
+    bad_globals = {'key': 'globals.sql', 'size': True, 'sha256': 'b' * 64}
+    problems = bs.validate_manifest(manifest(bid, NOW, globals=bad_globals), bid)
     assert any('globals' in p for p in problems)
 
 
