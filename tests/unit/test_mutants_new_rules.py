@@ -156,3 +156,27 @@ def test_hidden_names_match_by_default():
 ])
 def test_inside_is_by_path_component(real, root, ok):
     assert fp.inside(real, root) is ok
+
+
+def test_a_colon_in_the_password_stays_in_the_basic_token():
+    assert rd.url_secrets('http://u:a:b@host.test/') == ['a:b', 'a:b', b64('u:a:b')]
+
+
+def test_none_is_not_the_text_none():
+    assert pi._same(None, 'None') is False and pi._same('None', None) is False
+
+
+def test_manifest_counts_are_read_as_numbers():
+    out = pi.compare_row_counts([{'schema': 's', 'table': 't', 'rows': 1000}],
+                                [{'schema': 's', 'table': 't', 'rows': '1000'}])
+    assert out[0]['ok'] is True and out[0]['backup_rows'] == 1000
+
+
+def test_plan_files_uses_the_clock_when_no_time_is_given():
+    import time
+    plan = fp.plan_files([{'path': 'a', 'size': 1, 'mtime': time.time() - 10 * DAY}], max_age_days=1)
+    assert plan['deleted_count'] == 1
+
+
+def test_a_root_whose_name_ends_in_x_is_still_a_root():
+    assert fp.inside('/srv/cacheX/y', '/srv/cacheX') is True
