@@ -180,3 +180,7 @@ def test_plan_files_uses_the_clock_when_no_time_is_given():
 
 def test_a_root_whose_name_ends_in_x_is_still_a_root():
     assert fp.inside('/srv/cacheX/y', '/srv/cacheX') is True
+
+
+def test_a_token_value_holding_an_equals_sign_is_masked_whole():
+    assert rd.safe_url('http://host.test/?token=a=b&page=2') == 'http://host.test/?token=%s&page=2' % M
