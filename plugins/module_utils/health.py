@@ -41,6 +41,7 @@ from urllib.request import HTTPSHandler, ProxyHandler, Request, build_opener
 from ansible_collections.runbook.ops.plugins.module_utils import backup_store as bs_utils
 from ansible_collections.runbook.ops.plugins.module_utils import certs as cert_utils
 from ansible_collections.runbook.ops.plugins.module_utils import postgres as pg_utils
+from ansible_collections.runbook.ops.plugins.module_utils import probe as probe_base
 from ansible_collections.runbook.ops.plugins.module_utils import redis_client as redis_utils
 from ansible_collections.runbook.ops.plugins.module_utils import redaction
 from ansible_collections.runbook.ops.plugins.module_utils._time import utcnow
@@ -53,10 +54,11 @@ except ImportError:
     CRYPTOGRAPHY_IMP_ERR = traceback.format_exc()
     HAS_CRYPTOGRAPHY = False
 
-OK, WARNING, CRITICAL = 'ok', 'warning', 'critical'
-SEVERITY = {OK: 0, WARNING: 1, CRITICAL: 2}
+# The probe vocabulary is probe.py's (shared with the probe types that live in their own files).
+OK, WARNING, CRITICAL = probe_base.OK, probe_base.WARNING, probe_base.CRITICAL
+SEVERITY = probe_base.SEVERITY
 FAIL_ON = ('critical', 'warning', 'never')
-HIGHER, LOWER = 'higher_is_worse', 'lower_is_worse'
+HIGHER, LOWER = probe_base.HIGHER, probe_base.LOWER
 CHECK_TYPES = ('http', 'tcp', 'postgres', 'redis', 'disk', 'memory', 'load', 'tls_cert', 'backup_age')
 HTTP_METHODS = ('GET', 'HEAD', 'OPTIONS', 'POST')
 DEFAULT_TIMEOUT = 10.0
@@ -160,27 +162,10 @@ TYPE_OPTIONS = {
 }
 
 
-class HealthConfigError(Exception):
-    """The checks option is inconsistent (the module fails before probing anything)."""
-
-
-class ProbeError(Exception):
-    """A probe could not run; the message is safe to show (already redacted)."""
-
-
-class ProbeTimeout(Exception):
-    """A probe's deadline passed while it was still reading."""
-
-
-class ProbeResult(object):
-    """What a probe measured, plus findings that are not threshold-based."""
-
-    def __init__(self, metrics=None):
-        self.metrics = metrics if metrics is not None else {}
-        self.findings = []   # (status, message)
-
-    def add(self, status, message):
-        self.findings.append((status, message))
+HealthConfigError = probe_base.HealthConfigError
+ProbeError = probe_base.ProbeError
+ProbeTimeout = probe_base.ProbeTimeout
+ProbeResult = probe_base.ProbeResult
 
 
 # --------------------------------------------------------------------------- argspec
@@ -217,6 +202,13 @@ def check_suboptions():
     for key in BACKUP_STORE_OPTIONS:
         # required only for backup_age checks (required_if below), not for every check
         opts[key] = {k: v for k, v in store_spec[key].items() if k not in ('default', 'required')}
+    for ptype in EXTRA_PROBE_TYPES:
+        for key, spec in ptype.suboptions.items():
+            spec = {k: v for k, v in spec.items() if k not in ('default', 'required')}
+            if key in opts and opts[key] != spec:
+                raise HealthConfigError('probe type %s declares option %s as %r, but it is already %r: declare '
+                                        'it the same way (without a default)' % (ptype.name, key, spec, opts[key]))
+            opts[key] = spec
     return opts
 
 
@@ -230,7 +222,7 @@ def argument_spec():
                 ('type', 'disk', ('path',)),
                 ('type', 'tls_cert', ('host', 'path'), True),
                 ('type', 'backup_age', ('store',)),
-            ],
+            ] + [('type', ptype.name, ptype.required) for ptype in EXTRA_PROBE_TYPES if ptype.required],
             mutually_exclusive=[('host', 'path')],
             required_by={'starttls': ('host',)},
             required_together=[('aws_access_key', 'aws_secret_key')],
@@ -361,6 +353,8 @@ def normalize_checks(checks):
                                         "JSON path -> expected value" % name)
         new = {k: v for k, v in check.items() if k in allowed and v is not None}
         new['timeout'] = timeout
+        if ctype in EXTRA_TYPES_BY_NAME and EXTRA_TYPES_BY_NAME[ctype].validate:
+            EXTRA_TYPES_BY_NAME[ctype].validate(new)
         new['_thresholds'] = normalize_thresholds(ctype, check.get('thresholds'), name)
         normalized.append(new)
     return normalized
@@ -377,6 +371,11 @@ def check_requirements(checks):
         return 'cryptography', CRYPTOGRAPHY_IMP_ERR
     if any(c['type'] == 'backup_age' and bs_utils.missing_boto3(c.get('store', '')) for c in checks):
         return 'boto3', bs_utils.BOTO3_IMP_ERR
+    for ptype in EXTRA_PROBE_TYPES:
+        mine = [c for c in checks if c['type'] == ptype.name]
+        missing = ptype.requirement(mine) if mine and ptype.requirement else None
+        if missing:
+            return missing
     return None
 
 
@@ -492,7 +491,8 @@ _url_secrets = redaction.url_secrets
 def secrets_of(check):
     """Every secret value a check holds (passwords, header values, URL passwords and tokens)."""
     found = []
-    for key in ('login_password', 'password', 'aws_secret_key', 'aws_access_key'):
+    extra = EXTRA_TYPES_BY_NAME.get(check.get('type'))
+    for key in ('login_password', 'password', 'aws_secret_key', 'aws_access_key') + (extra.secrets if extra else ()):
         if check.get(key):
             found.append(str(check[key]))
     for value in (check.get('headers') or {}).values():
@@ -534,14 +534,8 @@ def url_credentials(url):
 
 # --------------------------------------------------------------------------- probes
 
-def _ms(seconds):
-    return round(seconds * 1000.0, 2)
-
-
-def _pct(part, whole):
-    if not whole:
-        return None
-    return round(100.0 * part / whole, 2)
+_ms = probe_base.ms
+_pct = probe_base.pct
 
 
 _PATH_TOKEN = re.compile(r'([^.\[\]]+)|\[(-?\d+)\]')
@@ -583,11 +577,7 @@ def _http_opener(check):
     return build_opener(*handlers)
 
 
-def _time_left(deadline):
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise ProbeTimeout()
-    return left
+_time_left = probe_base.time_left
 
 
 def read_body(response, deadline, limit=MAX_BODY_BYTES):
@@ -1059,6 +1049,33 @@ PROBES = {
     'tls_cert': probe_tls_cert,
     'backup_age': probe_backup_age,
 }
+
+
+# --------------------------------------------------------------------------- registry
+
+# Probe types that live in their own module_utils/health_<type>.py and declare a probe.ProbeType
+# (see probe.py): one import at the top of this file and one entry here.
+EXTRA_PROBE_TYPES = (
+)
+EXTRA_TYPES_BY_NAME = {}
+
+
+def register(ptype):
+    """Add a :class:`probe.ProbeType` to the tables above (at import time, from EXTRA_PROBE_TYPES)."""
+    global CHECK_TYPES  # pylint: disable=global-statement
+    if ptype.name in CHECK_TYPES:
+        raise ValueError('health check type %s is registered twice' % ptype.name)
+    CHECK_TYPES = CHECK_TYPES + (ptype.name,)
+    METRICS[ptype.name] = dict(ptype.metrics)
+    TYPE_OPTIONS[ptype.name] = ptype.options
+    PROBES[ptype.name] = ptype.run
+    if ptype.alternatives:
+        ALTERNATIVE_METRICS[ptype.name] = ptype.alternatives
+    EXTRA_TYPES_BY_NAME[ptype.name] = ptype
+
+
+for _ptype in EXTRA_PROBE_TYPES:
+    register(_ptype)
 
 
 # --------------------------------------------------------------------------- runner

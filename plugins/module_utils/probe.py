@@ -1,0 +1,113 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, runbook.ops maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The vocabulary of a health probe, and the declaration of a probe type for ``health_check``.
+
+``health.py`` owns the runner, the grading and the registry; a probe type that is not built in lives in
+its own ``module_utils/health_<type>.py`` and declares itself with :class:`ProbeType`::
+
+    from ansible_collections.runbook.ops.plugins.module_utils import probe
+
+    def run(check):                      # check: the normalized check (only its type's options)
+        deadline = time.monotonic() + check['timeout']
+        ...                              # pass probe.time_left(deadline) to every connect/read
+        result = probe.ProbeResult({'latency_ms': probe.ms(elapsed), ...})
+        if something_is_wrong:
+            result.add(probe.CRITICAL, 'what is wrong')   # a finding that is not a threshold
+        return result                    # or raise probe.ProbeError('Could not ...: cause. What to do.')
+
+    PROBE_TYPE = probe.ProbeType(
+        name='mysql', run=run,
+        metrics={'latency_ms': (probe.HIGHER, probe.levels(100, 500)), 'threads': (probe.HIGHER, None)},
+        options=('login_host', 'login_port'),                       # the check keys this type takes
+        suboptions={'login_host': dict(type='str')},                # argspec of options new to health_check
+        required=('login_host',),                                   # options this type cannot do without
+        requirement=lambda checks: None,                            # or ('pymysql', import_error)
+        secrets=('login_password',),                                # option values masked in every message
+    )
+
+Then register it with one import and one entry in ``health.EXTRA_PROBE_TYPES``, and document the type's
+choice and options in ``plugins/modules/health_check.py`` (``ansible-test sanity`` compares the two).
+Suboptions are shared by every type (one ``checks`` element spec): an option another type already declares
+must be declared with the same spec (without defaults: apply a type's defaults in ``run`` or ``validate``).
+"""
+
+from __future__ import annotations
+
+import time
+
+OK, WARNING, CRITICAL = 'ok', 'warning', 'critical'
+SEVERITY = {OK: 0, WARNING: 1, CRITICAL: 2}
+HIGHER, LOWER = 'higher_is_worse', 'lower_is_worse'
+
+
+def levels(warning, critical):
+    """Default thresholds of a metric."""
+    return {'warning': warning, 'critical': critical}
+
+
+class HealthConfigError(Exception):
+    """The checks option is inconsistent (the module fails before probing anything)."""
+
+
+class ProbeError(Exception):
+    """A probe could not run; the message is safe to show (it is redacted again by the runner)."""
+
+
+class ProbeTimeout(Exception):
+    """A probe's deadline passed while it was still reading."""
+
+
+class ProbeResult(object):
+    """What a probe measured, plus findings that are not threshold-based."""
+
+    def __init__(self, metrics=None):
+        self.metrics = metrics if metrics is not None else {}
+        self.findings = []   # (status, message)
+
+    def add(self, status, message):
+        self.findings.append((status, message))
+
+
+def ms(seconds):
+    return round(seconds * 1000.0, 2)
+
+
+def pct(part, whole):
+    if not whole:
+        return None
+    return round(100.0 * part / whole, 2)
+
+
+def time_left(deadline):
+    """Seconds left before ``deadline`` (``time.monotonic()``); raises :class:`ProbeTimeout` when none."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise ProbeTimeout()
+    return left
+
+
+class ProbeType(object):
+    """One check type of ``health_check``: its probe, its metrics and its options.
+
+    ``metrics``: ``{metric: (HIGHER|LOWER, levels(w, c) or None)}`` (None: reported, graded only when the
+    user sets thresholds).  ``options``: the check keys the type takes besides name/type/thresholds/timeout.
+    ``suboptions``: argspec entries for options no other type declares yet.  ``required``: options that must be
+    set.  ``requirement(checks)``: ``(library, import_error)`` when a library the type needs is missing.
+    ``validate(check)``: raises :class:`HealthConfigError` for a value the argspec cannot refuse.
+    ``alternatives``: metrics measuring the same thing in other units (thresholds may name only one).
+    ``secrets``: option names whose values are masked in messages and metrics.
+    """
+
+    def __init__(self, name, run, metrics, options=(), suboptions=None, required=(), requirement=None,
+                 validate=None, alternatives=(), secrets=()):
+        self.name = name
+        self.run = run
+        self.metrics = dict(metrics)
+        self.options = tuple(options)
+        self.suboptions = dict(suboptions or {})
+        self.required = tuple(required)
+        self.requirement = requirement
+        self.validate = validate
+        self.alternatives = tuple(alternatives)
+        self.secrets = tuple(secrets)
