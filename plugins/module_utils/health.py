@@ -42,6 +42,8 @@ from ansible_collections.runbook.ops.plugins.module_utils import backup_store as
 from ansible_collections.runbook.ops.plugins.module_utils import certs as cert_utils
 from ansible_collections.runbook.ops.plugins.module_utils import postgres as pg_utils
 from ansible_collections.runbook.ops.plugins.module_utils import probe as probe_base
+from ansible_collections.runbook.ops.plugins.module_utils import health_cpu
+from ansible_collections.runbook.ops.plugins.module_utils import health_log
 from ansible_collections.runbook.ops.plugins.module_utils import redis_client as redis_utils
 from ansible_collections.runbook.ops.plugins.module_utils import redaction
 from ansible_collections.runbook.ops.plugins.module_utils._time import utcnow
@@ -1056,6 +1058,8 @@ PROBES = {
 # Probe types that live in their own module_utils/health_<type>.py and declare a probe.ProbeType
 # (see probe.py): one import at the top of this file and one entry here.
 EXTRA_PROBE_TYPES = (
+    health_cpu.PROBE_TYPE,
+    health_log.PROBE_TYPE,
 )
 EXTRA_TYPES_BY_NAME = {}
 

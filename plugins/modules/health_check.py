@@ -33,10 +33,13 @@ description:
     memory C(used_pct) 80 / 95;
     load C(load5_per_core) 1.0 / 2.0;
     tls_cert C(days_remaining) 30 / 7;
+    cpu C(busy_pct) 70 / 90 (seed 000);
+    log C(errors) 10 / 50 in the window (seed 002: fewer than 10 errors in the last hour);
     backup_age C(age_h) 26 / 50 (a nightly backup, two missed nights are critical)."
   - "Other metrics that can be graded when thresholds are given: postgres C(connect_ms), C(connections),
     C(replicas); redis C(connect_ms), C(used_memory), C(connected_clients), C(evicted_keys); disk C(free_bytes); memory
-    C(swap_used_pct), C(available_bytes); load C(load1_per_core), C(load15_per_core);
+    C(swap_used_pct), C(available_bytes); load C(load1_per_core), C(load15_per_core); cpu C(iowait_pct), C(steal_pct),
+    C(system_pct); log C(errors_per_hour), C(error_pct), C(lines);
     backup_age C(age_s) (in seconds, instead of C(age_h): thresholds may name only one of the two, and naming
     either drops the default of the other)."
   - The module is read-only and never reports a change.
@@ -103,9 +106,18 @@ options:
             Metrics C(age_h) and C(age_s) (its age), C(found), C(backup_id), C(created_at), C(valid_count),
             C(invalid_count) and C(store) (the store URL without credentials). When the store holds no valid backup
             the check is V(critical) with a message saying so; a store that cannot be read is V(critical) too.
+          - V(cpu) samples C(/proc/stat) twice, O(checks[].interval) seconds apart. Metrics C(busy_pct) (share of all
+            CPUs' time neither idle nor waiting for I/O), C(iowait_pct), C(steal_pct), C(system_pct), C(cpus).
+          - V(log) counts the lines of a log file (O(checks[].path)) or of a unit's journal (O(checks[].unit)) whose
+            timestamp falls within the last O(checks[].window_minutes), and those matching O(checks[].patterns).
+            A file is read backwards from its end and reading stops at the first older line; rotated parts
+            (C(.1), C(.2.gz), C(-YYYYMMDD)) are read only while the window reaches into them, so a multi-GB log costs
+            what its window costs. A line without a timestamp belongs to the timestamped line above it. Metrics
+            C(errors), C(errors_per_hour), C(error_pct), C(lines), C(files_read), C(bytes_read), C(window_minutes).
+            A file where no line has a readable timestamp is a V(warning) (set O(checks[].timestamp_pattern)).
         type: str
         required: true
-        choices: [http, tcp, postgres, redis, disk, memory, load, tls_cert, backup_age]
+        choices: [http, tcp, postgres, redis, disk, memory, load, tls_cert, backup_age, cpu, log]
       thresholds:
         description:
           - "Per metric thresholds, C({metric: {warning: X, critical: Y}}). A metric named here replaces its
@@ -170,7 +182,40 @@ options:
         description:
           - V(disk) (required), a path on the file system to measure.
           - V(tls_cert), a certificate file to read instead of a live endpoint.
+          - V(log), the log file to read (its rotated parts beside it are read too, as far as the window needs).
         type: path
+      unit:
+        description:
+          - V(log) only, instead of O(checks[].path). A systemd unit whose journal is read (C(journalctl --unit)).
+        type: str
+      patterns:
+        description:
+          - V(log) only. Python regular expressions; a line matching any of them counts as an error.
+          - When omitted, the words C(error) (also as the start of a word, so C(errors)), C(fatal) and C(panic) in any
+            case, and Python's C(Traceback) line; that is the seeds' C(grep -i error), plus the other words loggers use.
+        type: list
+        elements: str
+      window_minutes:
+        description:
+          - V(log) only. How far back to count, in minutes; V(60) when omitted.
+        type: float
+      timestamp_pattern:
+        description:
+          - V(log) only, with O(checks[].timestamp_format). A regular expression whose first group is a line's
+            timestamp, for logs whose timestamps are not recognized.
+          - "Recognized without it, in a line's first 120 characters: ISO 8601 / RFC 3339 (with or without a zone;
+            without one it is the host's local time), nginx's C(2026/12/06 03:52:43), the common log format's
+            C([06/Dec/2026:03:52:43 +0000]) and syslog's C(Dec  6 03:52:43)."
+        type: str
+      timestamp_format:
+        description:
+          - V(log) only, with O(checks[].timestamp_pattern). The C(strptime) format of the group it captures.
+        type: str
+      interval:
+        description:
+          - V(cpu) only. Seconds between the two samples; V(1) when omitted. Must be shorter than
+            O(checks[].timeout).
+        type: float
       host:
         description:
           - V(tcp) (required) and V(tls_cert) (required unless O(checks[].path)), the host to connect to.
