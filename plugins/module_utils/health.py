@@ -88,6 +88,11 @@ def _t(warning, critical):
 METRICS = {
     'http': {
         'latency_ms': (HIGHER, _t(100, 1000)),
+        # with samples > 1 (seed 003: p95 500 / 1000 ms; seed 000: error rate 1 / 5 %)
+        'p50_ms': (HIGHER, None),
+        'p95_ms': (HIGHER, _t(500, 1000)),
+        'p99_ms': (HIGHER, None),
+        'error_rate_pct': (HIGHER, _t(1, 5)),
     },
     'tcp': {
         'latency_ms': (HIGHER, _t(100, 1000)),
@@ -152,7 +157,7 @@ BACKUP_STORE_OPTIONS = ('store', 's3_endpoint_url', 'aws_region', 'aws_access_ke
 COMMON_OPTIONS = ('name', 'type', 'thresholds', 'timeout')
 TYPE_OPTIONS = {
     'http': ('url', 'method', 'expect_status', 'expect_body', 'expect_json', 'headers', 'validate_certs',
-             'ca_cert', 'use_proxy'),
+             'ca_cert', 'use_proxy', 'samples', 'concurrency'),
     'tcp': ('host', 'port'),
     'postgres': pg_utils.POSTGRES_OPTION_NAMES + ('login_db',),
     'redis': redis_utils.REDIS_OPTION_NAMES,
@@ -192,6 +197,8 @@ def check_suboptions():
         expect_json=dict(type='raw'),
         headers=dict(type='dict', no_log=True),
         use_proxy=dict(type='bool'),
+        samples=dict(type='int'),
+        concurrency=dict(type='int'),
         path=dict(type='path'),
         server_name=dict(type='str'),
         starttls=dict(type='str', choices=list(cert_utils.STARTTLS_PROTOCOLS)),
@@ -349,6 +356,10 @@ def normalize_checks(checks):
             if scheme not in ('http', 'https'):
                 raise HealthConfigError("check '%s': url must start with http:// or https://, got scheme %r"
                                         % (name, scheme))
+            for key in ('samples', 'concurrency'):
+                if check.get(key) is not None and not 1 <= check[key] <= 10000:
+                    raise HealthConfigError("check '%s': %s must be between 1 and 10000, got %s"
+                                            % (name, key, check[key]))
             expect = check.get('expect_json')
             if expect is not None and not isinstance(expect, (str, dict)):
                 raise HealthConfigError("check '%s': expect_json must be a JSON path (string) or a mapping of "
@@ -608,13 +619,12 @@ def read_body(response, deadline, limit=MAX_BODY_BYTES):
     return b''.join(chunks)
 
 
-def probe_http(check):
+def _http_request(check):
+    """``(opener, request, method, shown)`` for an http check: built before any clock starts."""
     shown = safe_url(check['url'])
     method = check.get('method', 'GET')
-    expect_status = check.get('expect_status') or [200]
     headers = {'User-Agent': 'runbook.ops-health_check'}
     headers.update({str(k): str(v) for k, v in (check.get('headers') or {}).items()})
-    timeout = check['timeout']
     try:
         url, basic = url_credentials(check['url'])
         if basic and not any(k.lower() == 'authorization' for k in headers):
@@ -623,13 +633,19 @@ def probe_http(check):
         request = Request(url, method=method, headers=headers)
     except (OSError, ValueError, ssl.SSLError) as exc:
         raise ProbeError('Could not prepare %s %s: %s' % (method, shown, redact(exc, check)))
+    return opener, request, method, shown
+
+
+def _http_once(check, opener, request, deadline):
+    """One request: ``(status_code, body, elapsed_s)``; raises :class:`ProbeError` when no answer came."""
+    method = request.get_method()
+    shown = safe_url(check['url'])
     start = time.monotonic()
-    deadline = start + timeout
     status_code = None
     body = b''
     try:
         try:
-            with opener.open(request, timeout=timeout) as response:
+            with opener.open(request, timeout=_time_left(deadline)) as response:
                 status_code = response.getcode()
                 body = read_body(response, deadline) if method != 'HEAD' else b''
         except HTTPError as exc:
@@ -643,12 +659,35 @@ def probe_http(check):
             finally:
                 exc.close()
     except ProbeTimeout:
-        raise ProbeError('Could not request %s %s: timed out after %s s' % (method, shown, _fmt(timeout)))
+        raise ProbeError('Could not request %s %s: timed out after %s s' % (method, shown, _fmt(check['timeout'])))
     except (URLError, socket.timeout, OSError, ValueError, ssl.SSLError, HTTPException) as exc:
         reason = getattr(exc, 'reason', exc)
         raise ProbeError('Could not request %s %s: %s' % (method, shown, redact(reason, check)))
-    elapsed = time.monotonic() - start
+    return status_code, body, time.monotonic() - start
+
+
+def percentile(values, q):
+    """The nearest-rank ``q``-th percentile (0 < q <= 100) of ``values`` (None when empty)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, int(math.ceil(q / 100.0 * len(ordered))))
+    return ordered[rank - 1]
+
+
+def probe_http(check):
+    if int(check.get('samples') or 1) > 1:
+        return _probe_http_samples(check)
+    opener, request, dummy, dummy = _http_request(check)
+    deadline = time.monotonic() + check['timeout']
+    status_code, body, elapsed = _http_once(check, opener, request, deadline)
     result = ProbeResult({'status_code': status_code, 'latency_ms': _ms(elapsed), 'bytes': len(body)})
+    _check_answer(check, status_code, body, result)
+    return result
+
+
+def _check_answer(check, status_code, body, result):
+    expect_status = check.get('expect_status') or [200]
     if status_code not in expect_status:
         result.add(CRITICAL, 'status %s not in expected %s' % (status_code, expect_status))
     text = body.decode('utf-8', 'replace')
@@ -659,6 +698,65 @@ def probe_http(check):
             result.add(CRITICAL, 'body does not contain %r' % check['expect_body'])
     if check.get('expect_json') is not None:
         result.metrics['json_match'] = _match_json(text, check['expect_json'], result)
+
+
+def _probe_http_samples(check):
+    """``samples`` requests, ``concurrency`` at a time, within the check's one timeout: latency percentiles
+    over the requests that were answered, and the error rate (no answer, or a status not expected).  The
+    body and JSON expectations are checked on the first answer with an expected status."""
+    samples = int(check['samples'])
+    concurrency = max(1, min(int(check.get('concurrency') or min(samples, 4)), samples))
+    expect_status = check.get('expect_status') or [200]
+    deadline = time.monotonic() + check['timeout']
+    outcomes = [None] * samples
+    lock = threading.Lock()
+    queue = list(range(samples))
+
+    def worker():
+        opener, request, dummy, dummy = _http_request(check)
+        while True:
+            with lock:
+                if not queue:
+                    return
+                index = queue.pop()
+            try:
+                outcomes[index] = _http_once(check, opener, request, deadline)
+            except ProbeError as exc:
+                outcomes[index] = exc
+
+    threads = [threading.Thread(target=worker, name='health-http-sample-%d' % i, daemon=True)
+               for i in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(max(deadline - time.monotonic(), 0) + DEADLINE_GRACE / 2)
+    answered = [o for o in outcomes if isinstance(o, tuple)]
+    failures = [o for o in outcomes if not isinstance(o, tuple)]
+    bad_status = [o for o in answered if o[0] not in expect_status]
+    latencies = [o[2] for o in answered]
+    errors = len(failures) + len(bad_status)
+    result = ProbeResult({
+        'requests': samples,
+        'errors': errors,
+        'error_rate_pct': _pct(errors, samples),
+        'latency_ms': _ms(percentile(latencies, 50)) if latencies else None,
+        'p50_ms': _ms(percentile(latencies, 50)) if latencies else None,
+        'p95_ms': _ms(percentile(latencies, 95)) if latencies else None,
+        'p99_ms': _ms(percentile(latencies, 99)) if latencies else None,
+        'status_codes': dict((str(code), sum(1 for o in answered if o[0] == code))
+                             for code in sorted(set(o[0] for o in answered))),
+    })
+    if not answered:
+        first = next((o for o in failures if isinstance(o, ProbeError)), None)
+        raise ProbeError('%s (all %d requests failed)' % (first or 'Could not request %s' % safe_url(check['url']),
+                                                          samples))
+    good = [o for o in answered if o[0] in expect_status]
+    if not good:
+        result.add(CRITICAL, 'no request got an expected status %s: %s' % (expect_status, result.metrics['status_codes']))
+    else:
+        checked = ProbeResult(result.metrics)
+        _check_answer(check, good[0][0], good[0][1], checked)
+        result.findings.extend(checked.findings)
     return result
 
 

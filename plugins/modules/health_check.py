@@ -25,7 +25,7 @@ description:
     C(replicas)) the comparison is at or below. A metric without a measured value (for example
     C(memory_pct) when Redis has no C(maxmemory)) is reported but not graded."
   - "Default thresholds, from the runbooks' threshold tables (warning / critical):
-    http and tcp C(latency_ms) 100 / 1000;
+    http and tcp C(latency_ms) 100 / 1000; http with O(checks[].samples) C(p95_ms) 500 / 1000 and C(error_rate_pct) 1 / 5;
     postgres C(latency_ms) 100 / 500, C(connections_pct) 70 / 90, C(longest_query_s) 60 / 300,
     C(ungranted_locks) 5 / 20, C(replication_lag_bytes) 16 MiB / 1 GiB, C(replication_lag_s) 60 / 300;
     redis C(latency_ms) 100 / 1000, C(memory_pct) 80 / 95, C(clients_pct) 80 / 95, C(hit_rate) 70 / 50;
@@ -38,7 +38,8 @@ description:
     backup_age C(age_h) 26 / 50 (a nightly backup, two missed nights are critical)."
   - "Other metrics that can be graded when thresholds are given: postgres C(connect_ms), C(connections),
     C(replicas); redis C(connect_ms), C(used_memory), C(connected_clients), C(evicted_keys); disk C(free_bytes); memory
-    C(swap_used_pct), C(available_bytes); load C(load1_per_core), C(load15_per_core); cpu C(iowait_pct), C(steal_pct),
+    C(swap_used_pct), C(available_bytes); load C(load1_per_core), C(load15_per_core); http C(p50_ms), C(p99_ms);
+    cpu C(iowait_pct), C(steal_pct),
     C(system_pct); log C(errors_per_hour), C(error_pct), C(lines);
     backup_age C(age_s) (in seconds, instead of C(age_h): thresholds may name only one of the two, and naming
     either drops the default of the other)."
@@ -164,6 +165,22 @@ options:
         description:
           - V(http) only. Request headers. Their values are treated as secrets.
         type: dict
+      samples:
+        description:
+          - V(http) only. How many requests to send (V(1) when omitted). With more than one, the check measures
+            latency percentiles C(p50_ms), C(p95_ms), C(p99_ms) (nearest rank, over the answered requests;
+            C(latency_ms) is then the median) and C(error_rate_pct) (requests with no answer or a status not in
+            O(checks[].expect_status)), plus C(requests), C(errors) and C(status_codes). Defaults grade
+            C(p95_ms) 500 / 1000 (seed 003) and C(error_rate_pct) 1 / 5 (seed 000).
+          - All the requests share the check's one O(checks[].timeout). The body and JSON expectations are checked
+            on the first answer with an expected status. Only when no request is answered at all is the check
+            V(critical) with the first failure's message.
+        type: int
+      concurrency:
+        description:
+          - V(http) only, with O(checks[].samples). How many requests are in flight at once; the smaller of
+            O(checks[].samples) and V(4) when omitted.
+        type: int
       use_proxy:
         description:
           - V(http) only. Whether to honour the proxy environment variables; V(true) when omitted.

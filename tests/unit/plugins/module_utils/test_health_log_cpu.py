@@ -238,3 +238,17 @@ def test_cpu_on_this_machine_reads_real_proc_stat():
     result = health_cpu.run({'name': 'cpu', 'interval': 0.2, 'timeout': 5})
     assert 0 <= result.metrics['busy_pct'] <= 100
     assert result.metrics['cpus'] >= 1
+
+
+# --------------------------------------------------------------------------- http samples
+
+@pytest.mark.parametrize('values, q, expected', [
+    ([], 95, None),
+    ([5], 95, 5),
+    ([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 50, 5),
+    ([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 95, 10),
+    ([10, 1, 9, 2, 8, 3, 7, 4, 6, 5] * 10, 95, 10),
+    (list(range(1, 101)), 99, 99),
+])
+def test_percentile_is_nearest_rank(values, q, expected):
+    assert health.percentile(values, q) == expected
