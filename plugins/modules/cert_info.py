@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r'''
 module: cert_info
 short_description: Read a TLS certificate from a file or a live endpoint and decide on renewal
-version_added: 1.0.0
+version_added: 0.1.0
 description:
   - Reads an X.509 certificate from a PEM file (the first certificate is the leaf, the rest the chain)
     or from a live TLS endpoint (host, port, SNI name), optionally after PostgreSQL's C(SSLRequest)

@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r'''
 module: cert_renew
 short_description: Renew a TLS certificate over ACME (HTTP-01) when it is due, and install it atomically
-version_added: 1.0.0
+version_added: 0.1.0
 description:
   - Reads the current certificate at O(cert_path) and decides whether it is due (fewer than
     O(renew_before_days) days or O(renew_before_pct) percent of its lifetime left, expired, missing,
