@@ -23,12 +23,17 @@ description:
   - The whole run is bounded by O(timeout); each S3 request by O(s3_connect_timeout), O(s3_read_timeout) and
     O(s3_max_attempts).
   - The password reaches C(pg_dump) through the E(PGPASSWORD) environment variable, never argv.
+  - With O(engine=mysql), streams C(mariadb-dump) (or C(mysqldump)) C(--single-transaction --quick --routines
+    --triggers --events) the same way; its row counts come from a snapshot taken at the same moment as the dump's
+    (both start while the tables are read-locked for a moment); non-transactional tables are refused unless
+    O(allow_locking=true); O(globals=true) stores the users and grants (C(SHOW CREATE USER), C(SHOW GRANTS)).
 author:
   - runbook.ops maintainers (@runbook-ops)
 extends_documentation_fragment:
   - runbook.ops.postgres
   - runbook.ops.backup_store
   - runbook.ops.backup_store.s3
+  - runbook.ops.mysql.engine
 attributes:
   check_mode:
     description: Can run in check mode; it checks the server, the tools and the store and returns the retention plan
@@ -86,6 +91,13 @@ options:
       - Also store C(pg_dumpall --globals-only) (roles, tablespaces), referenced in the manifest. Needs a superuser.
     type: bool
     default: false
+  allow_locking:
+    description:
+      - With O(engine=mysql), back up a database holding non-transactional tables (MyISAM, Aria, ...) by holding a
+        read lock on all its tables for the whole dump (writers wait). Without it such a database is refused,
+        because C(--single-transaction) cannot dump those tables consistently.
+    type: bool
+    default: false
   tags:
     description:
       - Free-form labels stored in the manifest (for example the release id of a pre-deploy backup).
@@ -137,6 +149,7 @@ options:
 requirements:
   - pg_dump (and pg_dumpall with O(globals=true)) at least as new as the server
   - zstd or gzip on the C(PATH) for those compressions
+  - with O(engine=mysql), mariadb-dump or mysqldump, and PyMySQL
 notes:
   - The store layout and the manifest fields are described in the C(backup_store) module_utils docstring.
 seealso:
@@ -287,6 +300,8 @@ msg:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.runbook.ops.plugins.module_utils import backup_store
+from ansible_collections.runbook.ops.plugins.module_utils import mysql
+from ansible_collections.runbook.ops.plugins.module_utils import mysql_backup
 from ansible_collections.runbook.ops.plugins.module_utils import pg_backup
 from ansible_collections.runbook.ops.plugins.module_utils.postgres import (
     HAS_PSYCOPG, PSYCOPG_IMP_ERR, postgres_argument_spec)
@@ -308,22 +323,27 @@ def argument_spec():
             keep_last=dict(type='int'), max_age_days=dict(type='int'))),
         timeout=dict(type='int', default=86400),
         bin_dir=dict(type='path'),
+        allow_locking=dict(type='bool', default=False),
     )
+    spec.update(mysql.engine_argument_spec())
     return spec
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), required_by=backup_store.store_required_by(),
                            supports_check_mode=True)
-    if not HAS_PSYCOPG:
+    engine = mysql_backup if module.params['engine'] == 'mysql' else pg_backup
+    if engine is pg_backup and not HAS_PSYCOPG:
         module.fail_json(msg=missing_required_lib('psycopg'), exception=PSYCOPG_IMP_ERR)
+    if engine is mysql_backup and not mysql.HAS_PYMYSQL:
+        module.fail_json(msg=missing_required_lib('PyMySQL'), exception=mysql.PYMYSQL_IMP_ERR)
     backup_store.require_boto3(module, module.params['store'])
     if module.params['compression_threads'] < 1:
         module.fail_json(msg='Could not back up: compression_threads must be at least 1.')
-    pg_backup.install_signal_handlers()
+    engine.install_signal_handlers()
     try:
-        result = pg_backup.run_backup(module.params, check_mode=module.check_mode)
-    except pg_backup.BackupError as e:
+        result = engine.run_backup(module.params, check_mode=module.check_mode)
+    except (pg_backup.BackupError, mysql.MysqlError) as e:
         module.fail_json(msg=str(e))
     module.exit_json(**result)
 

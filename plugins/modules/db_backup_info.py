@@ -49,6 +49,14 @@ options:
       - Also read every data object and compare its sha256 with the manifest (reads the whole store).
     type: bool
     default: false
+  engine:
+    description:
+      - The engine whose manifests to read. V(mysql) also judges the backups of M(runbook.ops.db_backup) with
+        O(runbook.ops.db_backup#module:engine=mysql) (their manifests say C(engine=mysql)); PostgreSQL backups are
+        listed the same with either value. With V(postgresql) a MySQL backup is listed as not valid.
+    type: str
+    default: postgresql
+    choices: [postgresql, mysql]
   fail_if_none:
     description:
       - Fail when O(backup) selects nothing (otherwise RV(selected) is empty and RV(selected_reason) says why).
@@ -209,6 +217,7 @@ leftovers:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.runbook.ops.plugins.module_utils import backup_store as bs
+from ansible_collections.runbook.ops.plugins.module_utils import mysql_backup
 
 
 def main():
@@ -218,13 +227,14 @@ def main():
         backup=dict(type='str'),
         verify_checksum=dict(type='bool', default=False),
         fail_if_none=dict(type='bool', default=True),
+        engine=dict(type='str', default='postgresql', choices=['postgresql', 'mysql']),
     )
     module = AnsibleModule(argument_spec=spec, required_by=bs.store_required_by(), supports_check_mode=True)
     bs.require_boto3(module, module.params['store'])
     try:
         store = bs.open_store(module.params)
-        entries = bs.list_backups(store, database=module.params['db'],
-                                  verify_checksum=module.params['verify_checksum'])
+        catalogue = mysql_backup.list_backups if module.params['engine'] == 'mysql' else bs.list_backups
+        entries = catalogue(store, database=module.params['db'], verify_checksum=module.params['verify_checksum'])
     except bs.StoreError as e:
         module.fail_json(msg='Could not list the backups in %s: %s. Check the store URL, the endpoint and the '
                          'credentials.' % (module.params['store'], e))

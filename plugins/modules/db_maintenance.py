@@ -30,10 +30,17 @@ description:
     (C(DROP INDEX CONCURRENTLY)) and reported in the step's C(leftover_indexes).
   - Reports table and index sizes and dead tuples before and after, and how long each step took.
   - Identifiers reach SQL only through C(psycopg.sql.Identifier); values are query parameters.
+  - With O(engine=mysql) (MySQL protocol, tested on MariaDB) the steps are C(KILL QUERY) of the queries running longer
+    than O(terminate_running_longer_than_s) (never its own connection, never the users of O(terminate_exclude_users),
+    never the server's threads), C(ANALYZE TABLE) (O(analyze)) and C(OPTIMIZE TABLE) of the tables whose free space
+    (C(DATA_FREE)) is over both O(optimize_min_free_pct) and O(optimize_min_free_mb) (O(optimize)); O(vacuum),
+    O(reindex), O(terminate_idle_in_transaction_s), O(terminate_exclude_applications), O(lock_timeout) and
+    O(statement_timeout) do not apply. A replica (C(SHOW ALL SLAVES STATUS)) is handled by O(on_standby).
 author:
   - runbook.ops maintainers (@runbook-ops)
 extends_documentation_fragment:
   - runbook.ops.postgres
+  - runbook.ops.mysql.engine
 attributes:
   check_mode:
     description: Connects, resolves the tables, reads the sessions and the index bloat, and returns the RV(plan) (what
@@ -144,6 +151,22 @@ options:
       - C(statement_timeout) of the session, a PostgreSQL duration; V(0) (the default) means no limit.
     type: str
     default: '0'
+  optimize:
+    description:
+      - With O(engine=mysql), run C(OPTIMIZE TABLE) on the selected tables over both fragmentation thresholds.
+    type: bool
+    default: false
+  optimize_min_free_pct:
+    description:
+      - With O(engine=mysql), minimum free space (C(DATA_FREE)) in percent of the table (data, indexes and free space)
+        for C(OPTIMIZE TABLE).
+    type: float
+    default: 20
+  optimize_min_free_mb:
+    description:
+      - With O(engine=mysql), minimum free space (C(DATA_FREE)) in MiB for C(OPTIMIZE TABLE).
+    type: float
+    default: 10
   on_standby:
     description:
       - What to do when the server is a standby (C(pg_is_in_recovery)). V(skip) returns RV(skipped=true) and
@@ -214,7 +237,8 @@ db:
   sample: app
 plan:
   description: The steps decided, in order, with C(action) (V(terminate), V(vacuum), V(analyze),
-    V(vacuum_analyze) or V(reindex)), C(target) (C(schema.table), C(schema.index) or C(pid:N)) and C(reason).
+    V(vacuum_analyze) or V(reindex); with O(engine=mysql) V(kill_query), V(analyze) or V(optimize)), C(target)
+    (C(schema.table), C(schema.index), C(pid:N), or C(id:N) for a MySQL connection) and C(reason).
     Terminate entries also carry C(pid), C(user), C(application_name), C(state), C(duration_s) and C(query).
   returned: success and failure after the tables were resolved
   type: list
@@ -293,6 +317,8 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.runbook.ops.plugins.module_utils import mysql
+from ansible_collections.runbook.ops.plugins.module_utils import mysql_maintenance
 from ansible_collections.runbook.ops.plugins.module_utils import pg_maintenance
 from ansible_collections.runbook.ops.plugins.module_utils.postgres import (
     HAS_PSYCOPG, PSYCOPG_IMP_ERR, postgres_argument_spec)
@@ -318,16 +344,27 @@ def argument_spec():
         lock_timeout=dict(type='str', default='5s'),
         statement_timeout=dict(type='str', default='0'),
         on_standby=dict(type='str', default='skip', choices=['skip', 'fail']),
+        optimize=dict(type='bool', default=False),
+        optimize_min_free_pct=dict(type='float', default=20),
+        optimize_min_free_mb=dict(type='float', default=10),
     )
+    spec.update(mysql.engine_argument_spec())
     return spec
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    if not HAS_PSYCOPG:
+    engine = mysql_maintenance if module.params['engine'] == 'mysql' else pg_maintenance
+    if engine is pg_maintenance and not HAS_PSYCOPG:
         module.fail_json(msg=missing_required_lib('psycopg'), exception=PSYCOPG_IMP_ERR)
+    if engine is mysql_maintenance and not mysql.HAS_PYMYSQL:
+        module.fail_json(msg=missing_required_lib('PyMySQL'), exception=mysql.PYMYSQL_IMP_ERR)
     try:
-        result = pg_maintenance.run_maintenance(module.params, check_mode=module.check_mode)
+        result = engine.run_maintenance(module.params, check_mode=module.check_mode)
+    except mysql.MysqlError as e:
+        details = dict(getattr(e, 'result', {}), db=module.params['db'])
+        details.pop('msg', None)
+        module.fail_json(msg=str(e), **details)
     except pg_maintenance.MaintenanceError as e:
         details = dict(e.result, db=module.params['db'])
         details.pop('msg', None)

@@ -35,12 +35,21 @@ description:
   - A scratch database killed between its C(CREATE DATABASE) and its marker (a few milliseconds) is not recognised
     and has to be dropped by hand.
   - Returns the backup's age (the RPO this restore achieves) and the time taken (the RTO part).
+  - With O(engine=mysql) the same steps run on MySQL/MariaDB (C(mariadb) client). The scratch database is
+    C(rbo_restore_<12 hex>) holding a marker table, the run holds the named lock of that name, and O(mode=replace)
+    moves every table with ONE atomic C(RENAME TABLE) (the previous tables into C(<db>_pre_restore_<timestamp>)),
+    then recreates views, triggers and routines and moves events explicitly. O(globals) and O(jobs) do not apply.
+  - With O(engine=mysql), O(backup) may also name a dump made without this collection (C(s3://bucket/key.sql.gz) or
+    an absolute path; gzip, zstd or plain SQL detected from its first bytes). It is restored into a scratch database
+    first; with no manifest there is nothing to verify against, so the row counts are reported (RV(verification))
+    and the result says so. A dump that names databases (C(--databases)) is refused.
 author:
   - runbook.ops maintainers (@runbook-ops)
 extends_documentation_fragment:
   - runbook.ops.postgres
   - runbook.ops.backup_store
   - runbook.ops.backup_store.s3
+  - runbook.ops.mysql.engine
 attributes:
   check_mode:
     description: Selects the backup and checks the server, the target and the tools, and reports what would be done
@@ -59,6 +68,8 @@ options:
     description:
       - Which backup to restore. V(latest), a backup id, or V(before:<ISO 8601 time>) for the newest valid backup
         taken strictly before that time (naive times are UTC). Invalid backups are never chosen.
+      - With O(engine=mysql), also C(s3://bucket/key) (read with the S3 options) or an absolute path of a dump
+        made without this collection; see the description.
     type: str
     default: latest
   source_db:
@@ -131,6 +142,7 @@ options:
 requirements:
   - pg_restore at least as new as the pg_dump that wrote the backup
   - zstd or gzip for compressed backups
+  - with O(engine=mysql), the mariadb (or mysql) client and PyMySQL
 seealso:
   - module: runbook.ops.db_backup
   - module: runbook.ops.db_backup_info
@@ -169,6 +181,12 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+adopted:
+  description: With O(engine=mysql) and a dump named by path or C(s3://) URL, where it came from, the compression
+    detected and its sha256.
+  returned: success with an adopted dump
+  type: dict
+  sample: {source: s3://yeto-backups/backup-2026-01-31.sql.gz, compression: gzip, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08}
 backup_id:
   description: The backup restored.
   returned: success
@@ -259,6 +277,8 @@ msg:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.runbook.ops.plugins.module_utils import backup_store
+from ansible_collections.runbook.ops.plugins.module_utils import mysql
+from ansible_collections.runbook.ops.plugins.module_utils import mysql_restore
 from ansible_collections.runbook.ops.plugins.module_utils import pg_backup
 from ansible_collections.runbook.ops.plugins.module_utils import pg_restore
 from ansible_collections.runbook.ops.plugins.module_utils.postgres import (
@@ -282,21 +302,28 @@ def argument_spec():
         tmp_dir=dict(type='path'),
         bin_dir=dict(type='path'),
     )
+    spec.update(mysql.engine_argument_spec())
     return spec
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), required_by=backup_store.store_required_by(),
                            required_if=[('mode', 'new', ('target_db',))], supports_check_mode=True)
-    if not HAS_PSYCOPG:
+    engine = mysql_restore if module.params['engine'] == 'mysql' else pg_restore
+    if engine is pg_restore and not HAS_PSYCOPG:
         module.fail_json(msg=missing_required_lib('psycopg'), exception=PSYCOPG_IMP_ERR)
+    if engine is mysql_restore and not mysql.HAS_PYMYSQL:
+        module.fail_json(msg=missing_required_lib('PyMySQL'), exception=mysql.PYMYSQL_IMP_ERR)
     backup_store.require_boto3(module, module.params['store'])
     if module.params['jobs'] < 1:
         module.fail_json(msg='Could not restore: jobs must be at least 1.')
-    pg_backup.install_signal_handlers()
+    if engine is mysql_restore:
+        mysql_restore.install_signal_handlers()
+    else:
+        pg_backup.install_signal_handlers()
     try:
-        result = pg_restore.run_restore(module.params, check_mode=module.check_mode)
-    except pg_backup.BackupError as e:
+        result = engine.run_restore(module.params, check_mode=module.check_mode)
+    except (pg_backup.BackupError, mysql.MysqlError) as e:
         msg = str(e)
         if not msg.startswith('Could not'):
             msg = 'Could not restore: %s. The live database was not touched.' % msg

@@ -1,0 +1,576 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, runbook.ops maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Verified MySQL/MariaDB restores (``runbook.ops.db_restore`` with ``engine: mysql``).
+
+Order of work, each step only after the previous one succeeded:
+
+1. sweep the scratch databases of earlier runs that are gone (see *Leftovers*);
+2. select a valid backup (``latest`` | ``<id>`` | ``before:<ISO time>``, the rules of ``pg_restore.choose_backup``),
+   or adopt a dump that has no manifest: ``backup: s3://bucket/key`` or an absolute path, gzip, zstd or plain SQL
+   (detected by its first bytes);
+3. download it into a private temp directory (0700, file 0600), hashing it; size and sha256 are compared with the
+   manifest BEFORE any database is touched.  An adopted dump that names databases (``USE``, ``CREATE DATABASE``:
+   made with ``--databases``/``--all-databases``) is refused, since it would write outside the scratch database;
+4. ``CREATE DATABASE rbo_restore_<12 hex>`` with its marker, then ``decompressor | mariadb --database=<scratch>``;
+   events are disabled in the scratch database as soon as the load ends (their status is put back when they move);
+5. count the rows of every table and compare them with the manifest (an adopted dump has nothing to verify
+   against: the counts are reported and the result says so);
+6. ``verify``: drop the scratch database.  ``new``/``replace``: move it into ``target_db``.
+
+Replace, with ``<db>_pre_restore_<ts>`` created for the previous objects:
+
+- the triggers of the scratch and of the live tables are dropped (MySQL refuses to move a table with triggers to
+  another database), then ONE ``RENAME TABLE live.t TO prev.t, ..., scratch.t TO live.t, ...`` statement moves every
+  table atomically: the live database never holds a mix of old and new tables.  When the rename fails the live
+  triggers are put back and nothing else changed.  The rename waits at most ``SWAP_LOCK_WAIT_S`` seconds for the
+  transactions that hold a live table (``lock_wait_timeout``), then fails that way;
+- views (``SHOW CREATE VIEW``, fully qualified: the scratch name is rewritten to the target's), triggers and
+  routines (``SHOW CREATE ...``, run with their ``sql_mode``) are recreated in the target, the previous ones in
+  ``<db>_pre_restore_<ts>``; events move with ``ALTER EVENT ... RENAME TO`` (the previous ones are disabled).
+
+Leftovers: the scratch database holds the table ``_runbook_ops_restore_marker`` (run id, host, pid) and the run
+holds the named lock ``GET_LOCK('<scratch name>')`` for its whole life.  A database named ``rbo_restore_<12 hex>``
+with that marker table whose lock is free belongs to a run that is gone: the next run drops it (check mode only
+reports).  Nothing else is ever dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+from ansible_collections.runbook.ops.plugins.module_utils import backup_store as bs
+from ansible_collections.runbook.ops.plugins.module_utils import mysql as my
+from ansible_collections.runbook.ops.plugins.module_utils import mysql_backup
+from ansible_collections.runbook.ops.plugins.module_utils import pg_restore
+
+if my.HAS_PYMYSQL:
+    import pymysql
+
+MARKER_TABLE = '_runbook_ops_restore_marker'
+SCRATCH_RE = re.compile(r'^rbo_restore_[0-9a-f]{12}$')
+NAMES_DATABASE_RE = re.compile(rb'^(USE\s|CREATE\s+DATABASE\s|/\*!\d+\s+USE\s)', re.IGNORECASE | re.MULTILINE)
+SWAP_LOCK_WAIT_S = 60
+GZIP_MAGIC = b'\x1f\x8b'
+ZSTD_MAGIC = b'\x28\xb5\x2f\xfd'
+Interrupted = mysql_backup.Interrupted
+install_signal_handlers = mysql_backup.install_signal_handlers
+
+
+class RestoreError(my.MysqlError):
+    """A restore failure; ``extra`` goes into the failed result."""
+
+    def __init__(self, msg, **extra):
+        super(RestoreError, self).__init__(msg)
+        self.extra = extra
+
+
+# ---------------------------------------------------------------------------------------------
+# pure helpers (unit-tested)
+
+def scratch_name():
+    return 'rbo_restore_%s' % secrets.token_hex(6)
+
+
+def detect_compression(head):
+    if head.startswith(GZIP_MAGIC):
+        return 'gzip'
+    if head.startswith(ZSTD_MAGIC):
+        return 'zstd'
+    return 'none'
+
+
+def decompressor_argv(compression, path):
+    if compression == 'zstd':
+        return ['zstd', '-q', '-d', '-c', '--', path]
+    if compression == 'gzip':
+        return ['gzip', '-d', '-c', '--', path]
+    return None
+
+
+def client_argv(tool, defaults_path, db):
+    return [tool, '--defaults-file=%s' % defaults_path, '--binary-mode', '--batch', '--database=%s' % db]
+
+
+def requalify(ddl, old_db, new_db):
+    """Point the qualified names of ``old_db`` in a DDL text at ``new_db`` (``old_db`` is a name we chose or the
+    target: its quoted form followed by a dot only ever appears as a qualifier)."""
+    return ddl.replace(my.qi(old_db) + '.', my.qi(new_db) + '.')
+
+
+def adopted_source(selector):
+    """``s3://bucket/key`` or an absolute path -> (store URL, key); None for a catalogue selector."""
+    selector = (selector or '').strip()
+    if selector.startswith('s3://'):
+        rest = selector[len('s3://'):]
+        head, _sep, key = rest.rpartition('/')
+        if not head or not key:
+            raise RestoreError('Could not read backup %s: give s3://bucket/key of the dump object.' % selector)
+        return 's3://' + head, key
+    if selector.startswith('/'):
+        return os.path.dirname(selector) or '/', os.path.basename(selector)
+    return None
+
+
+def plan_sweep(rows, locks_free):
+    """``rows``: [(schema, marker json or None)] -> the scratch databases a sweep may drop."""
+    out = []
+    for name, marker in rows:
+        if not SCRATCH_RE.match(name or '') or marker is None:
+            continue
+        if locks_free.get(name):
+            out.append({'database': name, 'kind': 'scratch', 'marker': marker,
+                        'reason': 'scratch database of a db_restore run that no longer runs (its lock is free)'})
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# server helpers
+
+def _exec(cur, statement, args=None):
+    cur.execute(statement, args)
+    return cur.fetchall()
+
+
+def _schema(cur, name):
+    rows = _exec(cur, 'SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA '
+                      'WHERE SCHEMA_NAME = %s', (name,))
+    return rows[0] if rows else None
+
+
+def _objects(cur, db):
+    """Every object of ``db``: base tables, views (DDL), triggers (sql_mode, DDL), routines, events."""
+    o = {'tables': [], 'views': [], 'triggers': [], 'routines': [], 'events': []}
+    for name, ttype in _exec(cur, 'SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s '
+                                  'ORDER BY TABLE_NAME', (db,)):
+        if name == MARKER_TABLE:
+            continue
+        if ttype == 'VIEW':
+            ddl = _exec(cur, 'SHOW CREATE VIEW %s.%s' % (my.qi(db), my.qi(name)))[0][1]
+            o['views'].append((name, ddl))
+        else:
+            o['tables'].append(name)
+    for (name,) in _exec(cur, 'SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = %s '
+                              'ORDER BY ACTION_ORDER', (db,)):
+        row = _exec(cur, 'SHOW CREATE TRIGGER %s.%s' % (my.qi(db), my.qi(name)))[0]
+        o['triggers'].append((name, row[1], row[2]))
+    for name, rtype in _exec(cur, 'SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES '
+                                  'WHERE ROUTINE_SCHEMA = %s ORDER BY 1', (db,)):
+        row = _exec(cur, 'SHOW CREATE %s %s.%s' % (rtype, my.qi(db), my.qi(name)))[0]
+        o['routines'].append((name, rtype, row[1], row[2]))
+    for name, status in _exec(cur, 'SELECT EVENT_NAME, STATUS FROM information_schema.EVENTS WHERE EVENT_SCHEMA = %s '
+                                   'ORDER BY 1', (db,)):
+        o['events'].append((name, status))
+    return o
+
+
+def _count(cur, db, tables):
+    return dict(((db, t), int(_exec(cur, 'SELECT COUNT(*) FROM %s.%s' % (my.qi(db), my.qi(t)))[0][0]))
+                for t in tables)
+
+
+def _in_db(conn, db, sql_mode, ddl):
+    conn.select_db(db)
+    with conn.cursor() as cur:
+        if sql_mode is not None:
+            cur.execute('SET SESSION sql_mode = %s', (sql_mode,))
+        cur.execute(ddl)
+
+
+def _create_views(conn, db, views, src_db, errors):
+    """Views may use each other: retry the failed ones while some succeed."""
+    pending = [(n, requalify(ddl, src_db, db)) for n, ddl in views]
+    while pending:
+        failed = []
+        for name, ddl in pending:
+            try:
+                _in_db(conn, db, None, re.sub(r'^CREATE ', 'CREATE OR REPLACE ', ddl, count=1))
+            except pymysql.Error as e:
+                failed.append((name, ddl, e))
+        if len(failed) == len(pending):
+            errors.extend('view %s.%s: %s' % (db, n, my.error_text(e)) for n, _d, e in failed)
+            return
+        pending = [(n, d) for n, d, _e in failed]
+
+
+def sweep_leftovers(conn, check_mode):
+    with conn.cursor() as cur:
+        rows = []
+        for (name,) in _exec(cur, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE "
+                                  "'rbo\\_restore\\_%%'"):
+            if not SCRATCH_RE.match(name):
+                continue
+            has = _exec(cur, 'SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND '
+                             'TABLE_NAME = %s', (name, MARKER_TABLE))[0][0]
+            marker = None
+            if has:
+                got = _exec(cur, 'SELECT marker FROM %s.%s LIMIT 1' % (my.qi(name), my.qi(MARKER_TABLE)))
+                marker = json.loads(got[0][0]) if got else {}
+            rows.append((name, marker))
+        free = dict((name, _exec(cur, 'SELECT IS_FREE_LOCK(%s)', (name,))[0][0] == 1) for name, _m in rows)
+        plan = plan_sweep(rows, free)
+        if not check_mode:
+            for item in plan:
+                cur.execute('DROP DATABASE %s' % my.qi(item['database']))
+    return plan
+
+
+# ---------------------------------------------------------------------------------------------
+# download and load
+
+def fetch(store, key, dest, expected_size=None, expected_sha=None):
+    """Copy ``key`` into ``dest`` (0600); return (size, sha256, compression detected)."""
+    h = hashlib.sha256()
+    n = 0
+    head = b''
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, 'wb') as f:
+        for block in store.iter_read(key):
+            if len(head) < 4:
+                head += block[:4]
+            h.update(block)
+            n += len(block)
+            f.write(block)
+    digest = h.hexdigest()
+    if expected_size is not None and n != expected_size:
+        raise RestoreError('the data object is %d bytes, the manifest says %d' % (n, expected_size))
+    if expected_sha is not None and digest != expected_sha:
+        raise RestoreError('sha256 mismatch: the manifest says %s, the data is %s (corrupted)' % (expected_sha, digest))
+    return n, digest, detect_compression(head)
+
+
+def names_databases(path, compression):
+    """True when the decompressed dump holds USE or CREATE DATABASE statements."""
+    argv = decompressor_argv(compression, path)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) if argv else None
+    src = proc.stdout if proc else open(path, 'rb')
+    try:
+        tail = b''
+        while True:
+            block = src.read(1024 * 1024)
+            if not block:
+                return False
+            if NAMES_DATABASE_RE.search(tail + block):
+                return True
+            tail = block[-200:].rsplit(b'\n', 1)[-1] if b'\n' in block[-200:] else block[-200:]
+    finally:
+        src.close()
+        if proc:
+            proc.kill()
+            proc.wait()
+
+
+def load(params, tool, path, compression, db, tmp_dir):
+    """``decompressor | mariadb --database=db``; raise RestoreError when a stage fails."""
+    errs = [tempfile.TemporaryFile(), tempfile.TemporaryFile()]
+    procs = []
+    try:
+        with my.defaults_file(params, tmp_dir=tmp_dir) as cnf:
+            dec = decompressor_argv(compression, path)
+            if dec:
+                p0 = subprocess.Popen(dec, stdout=subprocess.PIPE, stderr=errs[0])
+                procs.append(p0)
+                stdin = p0.stdout
+            else:
+                stdin = open(path, 'rb')
+            try:
+                p1 = subprocess.Popen(client_argv(tool, cnf, db), stdin=stdin, stdout=subprocess.DEVNULL,
+                                      stderr=errs[1])
+            finally:
+                stdin.close()
+            procs.append(p1)
+            rcs = [p.wait() for p in procs]
+        if dec and rcs[0] != 0:
+            raise RestoreError('%s exited with code %d: %s' % (dec[0], rcs[0], mysql_backup._err(errs[0], params)))
+        if rcs[-1] != 0:
+            how = 'was killed by signal %d' % -rcs[-1] if rcs[-1] < 0 else 'exited with code %d' % rcs[-1]
+            raise RestoreError('%s %s: %s' % (os.path.basename(tool), how, mysql_backup._err(errs[1], params)))
+    except BaseException:
+        mysql_backup._kill(procs)
+        raise
+    finally:
+        for f in errs:
+            f.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# the restore
+
+def run_restore(params, check_mode=False, now=None):
+    t0 = time.monotonic()
+    now = now or bs.utcnow()
+    tmp_base = params.get('tmp_dir') or tempfile.gettempdir()
+    guard = my.connect(params)
+    try:
+        return _restore(params, check_mode, now, t0, guard, tmp_base)
+    except Interrupted as e:
+        raise RestoreError('Could not restore: %s. The scratch database was dropped (or is swept by the next run); the '
+                           'live database was not swapped unless the result says so.' % e)
+    except pymysql.Error as e:
+        raise RestoreError('Could not restore: %s. The live database was not touched unless the result says so.'
+                           % my.redact(my.error_text(e), params))
+    finally:
+        try:
+            guard.close()
+        except Exception:  # pylint: disable=broad-except
+            pass
+
+
+def _restore(params, check_mode, now, t0, guard, tmp_base):
+    mode = params['mode']
+    timings, warnings = {}, []
+    swept = sweep_leftovers(guard, check_mode)
+    extra = {'swept': swept, 'repaired': []}
+    selector = params.get('backup') or 'latest'
+    adopted = adopted_source(selector)
+    target_db = params.get('target_db')
+    with guard.cursor() as cur:
+        target_exists = bool(target_db) and _schema(cur, target_db) is not None
+    manifest, entry, store = None, None, None
+    try:
+        if adopted:
+            store = bs.open_store(dict(params, store=adopted[0]))
+            key = adopted[1]
+            if mode != 'verify' and not target_db:
+                raise RestoreError('Could not restore %s in mode %s: a dump without a manifest names no database. Set '
+                                   'target_db. Nothing was changed.' % (selector, mode), **extra)
+        else:
+            store = bs.open_store(params)
+            entries = [e for e in mysql_backup.list_backups(store, now=now)
+                       if e['manifest'] is None or e['manifest'].get('engine') == 'mysql']
+            _considered, entry = pg_restore.choose_backup(dict(params, target_db=target_db), entries,
+                                                          target_exists or not target_db)
+            manifest = entry['manifest']
+            key = bs.backup_key(entry['id'], manifest['data_key'])
+    except bs.StoreError as e:
+        raise RestoreError('Could not select backup %s: %s. Nothing was changed.' % (selector, e), **extra)
+    except pg_restore.RestoreError as e:
+        raise RestoreError(str(e), **extra)
+    target = target_db or (manifest['database'] if manifest else None)
+    with guard.cursor() as cur:
+        target_state = _schema(cur, target) if target else None
+    if mode == 'new' and target_state is not None:
+        raise RestoreError('Could not restore %s as new database %s: it already exists. Choose another target_db or '
+                           'mode=replace.' % (entry['id'] if entry else selector, json.dumps(target)), **extra)
+    tool = my.client_tool(params.get('bin_dir'))
+    if tool is None:
+        raise RestoreError('Could not restore: neither the mariadb nor the mysql client is installed. Install '
+                           'mariadb-client or set bin_dir.', **extra)
+    result = {'changed': mode != 'verify' or bool(swept), 'backup_id': entry['id'] if entry else None,
+              'backup_created_at': entry['created_at'] if entry else None,
+              'backup_age_s': entry['age_s'] if entry else None, 'mode': mode,
+              'source_db': manifest['database'] if manifest else None,
+              'target_db': target if mode != 'verify' else None, 'previous_db': None, 'scratch_db': None,
+              'verification': {}, 'timings': timings, 'warnings': warnings, 'store': store.describe(),
+              'swept': swept, 'repaired': []}
+    if adopted:
+        result['adopted'] = selector if selector.startswith('/') else bs.safe_url(selector)
+    source = result.get('adopted')
+    timings['preflight_s'] = round(time.monotonic() - t0, 3)
+    if check_mode:
+        result['msg'] = 'would restore %s in mode %s%s' % (
+            entry['id'] if entry else source, mode, '' if mode == 'verify' else ' into %s' % json.dumps(target))
+        return result
+
+    work = tempfile.mkdtemp(prefix='rbo-restore-', dir=tmp_base)
+    scratch = None
+    try:
+        os.chmod(work, 0o700)
+        # 1. download and check BEFORE any database is touched
+        t = time.monotonic()
+        path = os.path.join(work, 'data')
+        try:
+            _size, sha, compression = fetch(store, key, path, manifest['size'] if manifest else None,
+                                            manifest['sha256'] if manifest else None)
+        except bs.StoreError as e:
+            raise RestoreError('Could not download %s: %s. Nothing was changed.' % (key, e), **extra)
+        except RestoreError as e:
+            raise RestoreError('Could not restore backup %s: %s. No database was touched; pick another backup.'
+                               % (entry['id'] if entry else selector, e), **extra)
+        if manifest and compression != manifest['compression']:
+            raise RestoreError('Could not restore backup %s: its data is %s-compressed, the manifest says %s. No '
+                               'database was touched.' % (entry['id'], compression, manifest['compression']), **extra)
+        if adopted and names_databases(path, compression):
+            raise RestoreError('Could not restore %s: the dump names databases (USE or CREATE DATABASE: made with '
+                               '--databases or --all-databases), so it would write outside the scratch database. Dump '
+                               'one database without --databases. No database was touched.' % source,
+                               **extra)
+        timings['download_s'] = round(time.monotonic() - t, 3)
+        if adopted:
+            result['adopted'] = dict(source=result['adopted'], compression=compression, sha256=sha)
+
+        # 2. scratch database, marked as ours, locked for our lifetime
+        scratch = scratch_name()
+        result['scratch_db'] = scratch
+        charset = (manifest or {}).get('encoding') or (target_state or ('utf8mb4', None))[0]
+        with guard.cursor() as cur:
+            if _exec(cur, 'SELECT GET_LOCK(%s, 0)', (scratch,))[0][0] != 1:
+                raise RestoreError('Could not lock the scratch name %s. Retry.' % scratch, **extra)
+            cur.execute('CREATE DATABASE %s CHARACTER SET %s' % (my.qi(scratch), my.qi(charset)))
+            cur.execute('CREATE TABLE %s.%s (marker TEXT) ENGINE=InnoDB' % (my.qi(scratch), my.qi(MARKER_TABLE)))
+            cur.execute('INSERT INTO %s.%s VALUES (%%s)' % (my.qi(scratch), my.qi(MARKER_TABLE)),
+                        (json.dumps({'kind': 'runbook.ops db_restore scratch', 'host': socket.gethostname(),
+                                     'pid': os.getpid(), 'started_at': bs.format_time(now)}),))
+        t = time.monotonic()
+        load(params, tool, path, compression, scratch, work)
+        with guard.cursor() as cur:
+            objects = _objects(cur, scratch)
+            for name, status in objects['events']:
+                cur.execute('ALTER EVENT %s.%s DISABLE' % (my.qi(scratch), my.qi(name)))
+            timings['restore_s'] = round(time.monotonic() - t, 3)
+            # 3. verify
+            t = time.monotonic()
+            actual = _count(cur, scratch, objects['tables'])
+        verification = _verify(manifest, actual, scratch, params)
+        result['verification'] = verification
+        timings['verify_s'] = round(time.monotonic() - t, 3)
+        if verification['ok'] is False:
+            raise RestoreError('Could not verify backup %s: %s. The scratch database was dropped; the live database '
+                               'was not touched.' % (entry['id'], verification['summary']), **dict(extra, verification=verification))
+        # 4. act
+        if mode == 'verify':
+            result['msg'] = 'verified %s: %s' % (entry['id'] if entry else source, verification['summary'])
+        else:
+            previous = pg_restore.previous_name(target, now) if target_state is not None else None
+            t = time.monotonic()
+            errors = _move(guard, scratch, target, previous, objects, target_state, manifest, extra)
+            timings['swap_s'] = round(time.monotonic() - t, 3)
+            if previous and not params.get('keep_previous', True):
+                with guard.cursor() as cur:
+                    cur.execute('DROP DATABASE %s' % my.qi(previous))
+                previous = None
+            result['previous_db'] = previous
+            if errors:
+                raise RestoreError('Restored the tables of %s into %s (the previous ones are in %s), but could not '
+                                   'recreate %d object(s): %s. Recreate them by hand from %s.'
+                                   % (entry['id'] if entry else source, json.dumps(target),
+                                      json.dumps(previous), len(errors), '; '.join(errors[:5]), json.dumps(previous)),
+                                   **dict(extra, verification=verification, previous_db=previous))
+            result['msg'] = 'restored %s into %s (%s)%s' % (
+                entry['id'] if entry else source, json.dumps(target), verification['summary'],
+                ', previous objects kept in %s' % json.dumps(previous) if previous else '')
+        timings['total_s'] = round(time.monotonic() - t0, 3)
+        return result
+    finally:
+        if scratch is not None:
+            try:
+                with guard.cursor() as cur:
+                    cur.execute('DROP DATABASE IF EXISTS %s' % my.qi(scratch))
+                    cur.execute('SELECT RELEASE_LOCK(%s)', (scratch,))
+            except Exception:  # pylint: disable=broad-except
+                pass  # the next run sweeps it (marker, free lock)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _verify(manifest, actual, scratch, params):
+    if manifest is None:
+        tables = [{'schema': None, 'table': t, 'expected': None, 'actual': n, 'ok': None}
+                  for (_s, t), n in sorted(actual.items())]
+        return {'ok': None, 'tables': tables,
+                'summary': 'nothing to verify against: the dump has no manifest; %d table(s), %d row(s) restored '
+                           'into the scratch database' % (len(tables), sum(t['actual'] for t in tables))}
+    if not params.get('verify_row_counts', True):
+        tables = [{'schema': manifest['database'], 'table': t, 'expected': None, 'actual': n, 'ok': None}
+                  for (_s, t), n in sorted(actual.items())]
+        return {'ok': True, 'tables': tables, 'summary': 'row counts not checked (verify_row_counts=false)'}
+    by_name = dict(((manifest['database'], t), n) for (_s, t), n in actual.items())
+    ok, results = pg_restore.compare_counts(manifest['tables'], by_name, manifest.get('row_counts', 'exact'))
+    bad = [r for r in results if not r['ok']]
+    summary = ('%d table(s) match the manifest' % len(results)) if ok else (
+        '%d of %d table(s) differ from the manifest: %s' % (len(bad), len(results), ', '.join(
+            '%s expected %s got %s' % (json.dumps(r['table']), r['expected'], r['actual']) for r in bad[:5])))
+    return {'ok': ok, 'tables': results, 'summary': summary}
+
+
+def _move(conn, scratch, target, previous, new, target_state, manifest, extra):
+    """Move the verified scratch objects into ``target`` (the live ones into ``previous``); return object errors."""
+    errors = []
+    with conn.cursor() as cur:
+        if target_state is None:
+            cur.execute('CREATE DATABASE %s CHARACTER SET %s' % (my.qi(target), my.qi(
+                (manifest or {}).get('encoding') or 'utf8mb4')))
+            live = {'tables': [], 'views': [], 'triggers': [], 'routines': [], 'events': []}
+        else:
+            live = _objects(cur, target)
+            cur.execute('CREATE DATABASE %s CHARACTER SET %s COLLATE %s' % (
+                my.qi(previous), my.qi(target_state[0]), my.qi(target_state[1])))
+        for name, _mode, _ddl in new['triggers']:
+            cur.execute('DROP TRIGGER %s.%s' % (my.qi(scratch), my.qi(name)))
+        new_tables = set(new['tables'])
+        blocking_views = [v for v in live['views'] if v[0] in new_tables]
+        # a transaction holding a live table makes RENAME wait for its metadata lock: bounded, then refused
+        cur.execute('SET SESSION lock_wait_timeout = %d' % SWAP_LOCK_WAIT_S)
+        try:
+            for name, _mode, _ddl in live['triggers']:
+                cur.execute('DROP TRIGGER %s.%s' % (my.qi(target), my.qi(name)))
+            for name, _ddl in blocking_views:
+                cur.execute('DROP VIEW %s.%s' % (my.qi(target), my.qi(name)))
+            pairs = ['%s.%s TO %s.%s' % (my.qi(target), my.qi(t), my.qi(previous), my.qi(t)) for t in live['tables']]
+            pairs += ['%s.%s TO %s.%s' % (my.qi(scratch), my.qi(t), my.qi(target), my.qi(t)) for t in new['tables']]
+            if pairs:
+                cur.execute('RENAME TABLE ' + ', '.join(pairs))  # ONE statement: atomic
+        except pymysql.Error as e:
+            repair = []
+            for name, ddl in blocking_views:
+                _try(conn, target, None, requalify(ddl, target, target), repair, 'view %s' % name)
+            for name, mode, ddl in live['triggers']:
+                _try(conn, target, mode, ddl, repair, 'trigger %s' % name)
+            if previous:
+                with conn.cursor() as c2:
+                    c2.execute('DROP DATABASE IF EXISTS %s' % my.qi(previous))
+            raise RestoreError('Could not swap the tables of %s: %s. The live tables were not moved%s.' % (
+                json.dumps(target), my.error_text(e), ' and its triggers were put back' if not repair else
+                ', but putting back its objects failed: %s' % '; '.join(repair)), **extra)
+    # the tables are swapped; the other objects follow
+    if previous:
+        _create_views(conn, previous, live['views'], target, errors)
+        for name, mode, ddl in live['triggers']:
+            _try(conn, previous, mode, ddl, errors, 'trigger %s.%s' % (previous, name))
+        for name, rtype, mode, ddl in live['routines']:
+            _try(conn, previous, mode, ddl, errors, '%s %s.%s' % (rtype.lower(), previous, name))
+    with conn.cursor() as cur:
+        new_views = set(n for n, _d in new['views'])
+        for name, _ddl in live['views']:
+            if name not in new_views and name not in new_tables:
+                _try_sql(cur, 'DROP VIEW IF EXISTS %s.%s' % (my.qi(target), my.qi(name)), errors)
+        for name, rtype, _mode, _ddl in live['routines']:
+            _try_sql(cur, 'DROP %s IF EXISTS %s.%s' % (rtype, my.qi(target), my.qi(name)), errors)
+        for name, _status in live['events']:
+            _try_sql(cur, 'ALTER EVENT %s.%s RENAME TO %s.%s' % (
+                my.qi(target), my.qi(name), my.qi(previous), my.qi(name)), errors)
+            _try_sql(cur, 'ALTER EVENT %s.%s DISABLE' % (my.qi(previous), my.qi(name)), errors)
+    _create_views(conn, target, new['views'], scratch, errors)
+    for name, mode, ddl in new['triggers']:
+        _try(conn, target, mode, ddl, errors, 'trigger %s.%s' % (target, name))
+    for name, rtype, mode, ddl in new['routines']:
+        _try(conn, target, mode, ddl, errors, '%s %s.%s' % (rtype.lower(), target, name))
+    with conn.cursor() as cur:
+        for name, status in new['events']:
+            _try_sql(cur, 'ALTER EVENT %s.%s RENAME TO %s.%s' % (
+                my.qi(scratch), my.qi(name), my.qi(target), my.qi(name)), errors)
+            if status == 'ENABLED':
+                _try_sql(cur, 'ALTER EVENT %s.%s ENABLE' % (my.qi(target), my.qi(name)), errors)
+    return errors
+
+
+def _try(conn, db, sql_mode, ddl, errors, what):
+    try:
+        _in_db(conn, db, sql_mode, ddl)
+    except pymysql.Error as e:
+        errors.append('%s: %s' % (what, my.error_text(e)))
+
+
+def _try_sql(cur, statement, errors):
+    try:
+        cur.execute(statement)
+    except pymysql.Error as e:
+        errors.append('%s: %s' % (statement[:80], my.error_text(e)))
