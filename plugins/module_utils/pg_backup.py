@@ -450,6 +450,7 @@ def run_backup(params, check_mode=False, now=None):
 
     The whole run is bounded by ``params['timeout']`` seconds (0 or None: no deadline): on expiry the dump is
     stopped, the partial object or multipart upload removed, and :class:`BackupError` says where it stopped.
+    The steps are the methods of :class:`PgBackup`.
     """
     db = params['db']
     timeout = params.get('timeout')
@@ -459,7 +460,7 @@ def run_backup(params, check_mode=False, now=None):
     state = {'phase': 'preflight', 'committed': None}
     try:
         with deadline(timeout):
-            return _run_backup(params, check_mode, now, state)
+            return PgBackup(params, check_mode=check_mode, now=now, state=state).run()
     except DeadlineExceeded as e:
         if state['committed']:
             raise BackupError('Backed up database %s as %s, but %s during retention. The new backup is valid; '
@@ -470,133 +471,225 @@ def run_backup(params, check_mode=False, now=None):
                           % (json.dumps(db), e, state['phase']))
 
 
-def _run_backup(params, check_mode, now, state):
-    t0 = time.monotonic()
-    started = now or bs.utcnow()
-    db = params['db']
-    compression = params['compression']
-    row_counts = params.get('row_counts') or 'exact'
-    if row_counts not in ROW_COUNTS:
-        raise BackupError('Could not back up database %s: row_counts must be one of %s.'
-                          % (json.dumps(db), ', '.join(ROW_COUNTS)))
-    policy = params.get('retention') or {}
-    check_retention(policy)  # refuse a bad policy before any work
-    timings = {}
-    try:
-        store = bs.open_store(params)
-    except bs.StoreError as e:
-        raise BackupError('Could not open the backup store: %s. Check the store URL and options.' % e)
-    where = describe_target(params, dbname=db)
+class PgBackup(object):
+    """One backup run. :meth:`run` calls the named steps in order, each a method; what they find and write
+    accumulates on the instance (``timings``, ``written``, ``result``), as in ``Maintenance`` and
+    ``CacheFlusher``. ``state`` tells :func:`run_backup` where a deadline stopped the run."""
 
-    # preflight: server reachable, database exists, tools new enough, store reachable
-    try:
-        conn = connect(params, dbname='postgres')
-    except psycopg.Error as e:
-        raise BackupError('Could not connect to %s: %s. Check login_* options and the server.'
-                          % (describe_target(params, dbname='postgres'), redact(e, params).strip()))
-    try:
-        num, server_version, dbrow = _server_facts(conn, db)
-    finally:
-        conn.close()
-    if dbrow is None:
-        raise BackupError('Could not back up database %s: it does not exist on %s. Check the db option.'
-                          % (json.dumps(db), where))
-    server_major = num // 10000
-    pg_dump = tool_path(params.get('bin_dir'), 'pg_dump')
-    dump_v, dump_vtext = tool_version(pg_dump)
-    check_tool_not_older('pg_dump', dump_v, server_major, server_version)
-    pg_dumpall = None
-    if params.get('globals'):
-        pg_dumpall = tool_path(params.get('bin_dir'), 'pg_dumpall')
-        check_tool_not_older('pg_dumpall', tool_version(pg_dumpall)[0], server_major, server_version)
-    comp_argv = compressor_argv(compression, params.get('compression_level'), params.get('compression_threads') or 2)
-    if comp_argv and shutil.which(comp_argv[0]) is None:
-        raise BackupError('Could not back up database %s: the %s program is not installed. Install it or set '
-                          'compression to another value.' % (json.dumps(db), comp_argv[0]))
-    state['phase'] = 'check of the store'
-    swept, warnings = [], []
-    try:
-        existing = []
-        if check_mode and store.kind == 'local' and not os.path.isdir(store.root):
-            pass  # the first backup will create the directory
-        else:
-            store.check(create=not check_mode)
-            if check_mode:  # the plan needs the catalogue now; a real run reads it after the backup
-                existing = bs.list_backups(store, database=db, now=started)
-            state['phase'] = 'sweep of leftovers'
-            try:
-                swept = bs.sweep_leftovers(store, now=started, check_mode=check_mode)
-            except bs.StoreError as e:  # e.g. no permission to list uploads: the backup itself can still run
-                warnings.append('Could not sweep the leftovers of earlier runs in %s: %s. Remove them by hand or '
-                                'grant the permission.' % (store.describe(), e))
-    except bs.StoreError as e:
-        raise BackupError('Could not use the backup store %s: %s.' % (store.describe(), e))
-    timings['preflight_s'] = round(time.monotonic() - t0, 3)
+    def __init__(self, params, check_mode=False, now=None, state=None):
+        self.t0 = time.monotonic()
+        self.started = now or bs.utcnow()
+        self.params = params
+        self.check_mode = check_mode
+        self.state = state if state is not None else {'phase': 'preflight', 'committed': None}
+        self.db = params['db']
+        self.compression = params['compression']
+        self.row_counts = params.get('row_counts') or 'exact'
+        self.policy = params.get('retention') or {}
+        self.timings = {}
+        self.warnings = []
+        self.swept = []
+        self.existing = []
+        self.written = []
+        self.store = self.where = self.result = None
+        self.num = self.server_version = self.dbrow = None
+        self.pg_dump = self.pg_dumpall = self.comp_argv = None
+        self.dump_v = self.dump_vtext = None
+        self.backup_id = self.data_name = None
+        self.globals_meta = None
+        self.snap_conn = self.snapshot = None
+        self.tables = []
+        self.counts = []
+        self.size = self.sha = None
+        self.manifest = None
 
-    backup_id = bs.new_backup_id(db, started)
-    data_name = bs.data_name(compression)
-    result = {'changed': True, 'backup_id': backup_id, 'store': store.describe(),
-              'key': bs.backup_key(backup_id, data_name), 'database': db, 'pruned': [], 'retention': [],
-              'manifest': {}, 'timings': timings, 'swept': swept}
-    if warnings:
-        result['warnings'] = warnings
+    def run(self):
+        self.check_options()
+        self.open_store()
+        self.preflight()
+        self.check_store()
+        self.new_result()
+        if self.check_mode:
+            return self.plan()
+        self.write_backup()
+        self.apply_retention()
+        return self.finish()
 
-    if check_mode:
-        hypothetical = {'id': backup_id, 'created_at': bs.format_time(started), 'valid': True, 'reason': 'ok'}
-        plan = plan_retention([hypothetical] + existing, policy, now=started, protect=(backup_id,))
+    # -- steps -------------------------------------------------------------------------------------
+
+    def check_options(self):
+        """Refuse bad options (row_counts, a retention policy) before any work."""
+        if self.row_counts not in ROW_COUNTS:
+            raise BackupError('Could not back up database %s: row_counts must be one of %s.'
+                              % (json.dumps(self.db), ', '.join(ROW_COUNTS)))
+        check_retention(self.policy)
+
+    def open_store(self):
+        try:
+            self.store = bs.open_store(self.params)
+        except bs.StoreError as e:
+            raise BackupError('Could not open the backup store: %s. Check the store URL and options.' % e)
+        self.where = describe_target(self.params, dbname=self.db)
+
+    def preflight(self):
+        """Server reachable, database exists, tools new enough, the compressor installed."""
+        params, db = self.params, self.db
+        try:
+            conn = connect(params, dbname='postgres')
+        except psycopg.Error as e:
+            raise BackupError('Could not connect to %s: %s. Check login_* options and the server.'
+                              % (describe_target(params, dbname='postgres'), redact(e, params).strip()))
+        try:
+            self.num, self.server_version, self.dbrow = _server_facts(conn, db)
+        finally:
+            conn.close()
+        if self.dbrow is None:
+            raise BackupError('Could not back up database %s: it does not exist on %s. Check the db option.'
+                              % (json.dumps(db), self.where))
+        server_major = self.num // 10000
+        self.pg_dump = tool_path(params.get('bin_dir'), 'pg_dump')
+        self.dump_v, self.dump_vtext = tool_version(self.pg_dump)
+        check_tool_not_older('pg_dump', self.dump_v, server_major, self.server_version)
+        if params.get('globals'):
+            self.pg_dumpall = tool_path(params.get('bin_dir'), 'pg_dumpall')
+            check_tool_not_older('pg_dumpall', tool_version(self.pg_dumpall)[0], server_major, self.server_version)
+        self.comp_argv = compressor_argv(self.compression, params.get('compression_level'),
+                                         params.get('compression_threads') or 2)
+        if self.comp_argv and shutil.which(self.comp_argv[0]) is None:
+            raise BackupError('Could not back up database %s: the %s program is not installed. Install it or set '
+                              'compression to another value.' % (json.dumps(db), self.comp_argv[0]))
+
+    def check_store(self):
+        """The store is reachable (created when missing), and what killed runs left there is swept."""
+        store = self.store
+        self.state['phase'] = 'check of the store'
+        try:
+            if self.check_mode and store.kind == 'local' and not os.path.isdir(store.root):
+                pass  # the first backup will create the directory
+            else:
+                store.check(create=not self.check_mode)
+                if self.check_mode:  # the plan needs the catalogue now; a real run reads it after the backup
+                    self.existing = bs.list_backups(store, database=self.db, now=self.started)
+                self.state['phase'] = 'sweep of leftovers'
+                try:
+                    self.swept = bs.sweep_leftovers(store, now=self.started, check_mode=self.check_mode)
+                except bs.StoreError as e:  # e.g. no permission to list uploads: the backup itself can still run
+                    self.warnings.append('Could not sweep the leftovers of earlier runs in %s: %s. Remove them by '
+                                         'hand or grant the permission.' % (store.describe(), e))
+        except bs.StoreError as e:
+            raise BackupError('Could not use the backup store %s: %s.' % (store.describe(), e))
+        self.timings['preflight_s'] = round(time.monotonic() - self.t0, 3)
+
+    def new_result(self):
+        self.backup_id = bs.new_backup_id(self.db, self.started)
+        self.data_name = bs.data_name(self.compression)
+        self.result = {'changed': True, 'backup_id': self.backup_id, 'store': self.store.describe(),
+                       'key': bs.backup_key(self.backup_id, self.data_name), 'database': self.db, 'pruned': [],
+                       'retention': [], 'manifest': {}, 'timings': self.timings, 'swept': self.swept}
+        if self.warnings:
+            self.result['warnings'] = self.warnings
+
+    def plan(self):
+        """Check mode: what a run would write and which backups retention would delete."""
+        result = self.result
+        hypothetical = {'id': self.backup_id, 'created_at': bs.format_time(self.started), 'valid': True,
+                        'reason': 'ok'}
+        plan = plan_retention([hypothetical] + self.existing, self.policy, now=self.started,
+                              protect=(self.backup_id,))
         result['retention'] = plan
         result['pruned'] = [p['id'] for p in plan if p['action'] == 'delete']
-        result['msg'] = 'would back up %s (%d bytes on disk) to %s' % (json.dumps(db), dbrow[5], store.describe())
+        result['msg'] = 'would back up %s (%d bytes on disk) to %s' % (
+            json.dumps(self.db), self.dbrow[5], self.store.describe())
         return result
 
-    written = []
-    snap_conn = None
-    state['phase'] = 'backup'
-    try:
-        # 1. globals (small): pg_dumpall --globals-only
-        globals_meta = None
-        if pg_dumpall:
-            gname = bs.globals_name(compression)
-            gkey = bs.backup_key(backup_id, gname)
-            w = store.open_writer(gkey)
-            try:
-                gsize, gsha = stream_to_store(pg_dumpall_globals_argv(pg_dumpall), comp_argv,
-                                              child_env(params, 'postgres'), w, params, 'pg_dumpall')
-                w.commit()
-            except BaseException:
-                w.abort()
-                raise
-            written.append(gkey)
-            globals_meta = {'key': gname, 'size': gsize, 'sha256': gsha}
-
-        # 2. a snapshot shared by pg_dump and the row counts
+    def write_backup(self):
+        """Globals, the snapshot, the dump and the manifest LAST; on any failure what was written is removed."""
+        db, store = self.db, self.store
+        self.state['phase'] = 'backup'
         try:
-            snap_conn = connect(params, dbname=db, autocommit=False)
-            with snap_conn.cursor() as cur:
+            self.dump_globals()
+            self.open_snapshot()
+            self.dump_data()
+            self.write_manifest()
+        except bs.StoreError as e:
+            _cleanup(store, self.written)
+            raise BackupError('Could not back up database %s to %s: %s. Nothing was kept under a valid name; '
+                              'retention did not run.' % (json.dumps(db), store.describe(), e))
+        except BackupError as e:
+            _cleanup(store, self.written)
+            msg = str(e)
+            if not msg.startswith('Could not'):
+                msg = 'Could not back up database %s: %s' % (json.dumps(db), msg)
+            raise BackupError(msg + '. No backup was committed; retention did not run.')
+        except DeadlineExceeded as e:
+            _cleanup(store, self.written)
+            raise BackupError('Could not back up database %s to %s: %s while the dump was written; it was stopped '
+                              'and the partial object or upload removed. No backup was committed; retention did not '
+                              'run. Raise timeout if the backup needs longer, or check the server and the store.'
+                              % (json.dumps(db), store.describe(), e))
+        except Interrupted as e:
+            _cleanup(store, self.written)
+            raise BackupError('Could not back up database %s: %s. No backup was committed; retention did not run.'
+                              % (json.dumps(db), e))
+        except BaseException:
+            _cleanup(store, self.written)
+            raise
+        finally:
+            if self.snap_conn is not None:
+                try:
+                    self.snap_conn.close()
+                except psycopg.Error:
+                    pass
+
+    def dump_globals(self):
+        """Roles and tablespaces (small): pg_dumpall --globals-only, when asked."""
+        if not self.pg_dumpall:
+            return
+        gname = bs.globals_name(self.compression)
+        gkey = bs.backup_key(self.backup_id, gname)
+        w = self.store.open_writer(gkey)
+        try:
+            gsize, gsha = stream_to_store(pg_dumpall_globals_argv(self.pg_dumpall), self.comp_argv,
+                                          child_env(self.params, 'postgres'), w, self.params, 'pg_dumpall')
+            w.commit()
+        except BaseException:
+            w.abort()
+            raise
+        self.written.append(gkey)
+        self.globals_meta = {'key': gname, 'size': gsize, 'sha256': gsha}
+
+    def open_snapshot(self):
+        """A snapshot shared by pg_dump and the row counts, and the table list read in it."""
+        try:
+            self.snap_conn = connect(self.params, dbname=self.db, autocommit=False)
+            with self.snap_conn.cursor() as cur:
                 cur.execute('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY')
                 cur.execute('SELECT pg_catalog.pg_export_snapshot()')
-                snapshot = cur.fetchone()[0]
+                self.snapshot = cur.fetchone()[0]
                 cur.execute(TABLES_SQL)
-                tables = cur.fetchall()
+                self.tables = cur.fetchall()
         except psycopg.Error as e:
             raise BackupError('Could not back up database %s on %s: %s' % (
-                json.dumps(db), where, redact(e, params).strip()))
+                json.dumps(self.db), self.where, redact(e, self.params).strip()))
 
-        counts = []
+    def dump_data(self):
+        """pg_dump in the snapshot, streamed through the compressor into the store, counting rows meanwhile."""
+        params, timings = self.params, self.timings
+        counts = self.counts
         counter = None
-        if row_counts == 'exact':
-            counter = threading.Thread(target=_count_rows, args=(snap_conn, tables, counts), daemon=True)
+        if self.row_counts == 'exact':
+            counter = threading.Thread(target=_count_rows, args=(self.snap_conn, self.tables, counts), daemon=True)
         else:
-            counts = [{'schema': schema, 'table': table, 'rows': _estimate(reltuples, row_counts)}
-                      for schema, table, reltuples in tables]
+            counts.extend({'schema': schema, 'table': table, 'rows': _estimate(reltuples, self.row_counts)}
+                          for schema, table, reltuples in self.tables)
         t_dump = time.monotonic()
-        dkey = bs.backup_key(backup_id, data_name)
-        w = store.open_writer(dkey)
+        dkey = bs.backup_key(self.backup_id, self.data_name)
+        w = self.store.open_writer(dkey)
         try:
             if counter is not None:
                 counter.start()
-            size, sha = stream_to_store(pg_dump_argv(pg_dump, snapshot), comp_argv, child_env(params, db),
-                                        w, params, 'pg_dump')
+            self.size, self.sha = stream_to_store(pg_dump_argv(self.pg_dump, self.snapshot), self.comp_argv,
+                                                  child_env(params, self.db), w, params, 'pg_dump')
             if counter is not None:
                 t_join = time.monotonic()
                 counter.join()
@@ -607,97 +700,77 @@ def _run_backup(params, check_mode, now, state):
         except BaseException:
             w.abort()
             raise
-        written.append(dkey)
+        self.written.append(dkey)
         timings['dump_s'] = round(time.monotonic() - t_dump, 3)
         errors = [c for c in counts if isinstance(c, Exception)]
         if errors:
             raise BackupError('Could not count the rows of database %s: %s' % (
-                json.dumps(db), redact(errors[0], params).strip()))
+                json.dumps(self.db), redact(errors[0], params).strip()))
         try:
-            snap_conn.rollback()
+            self.snap_conn.rollback()
         except psycopg.Error:
             pass
 
-        # 3. check what the store holds, then write the manifest LAST
-        stored = store.size(dkey)
-        if stored != size:
-            raise BackupError('the store holds %s bytes for %s, %d were written' % (stored, dkey, size))
+    def write_manifest(self):
+        """Check what the store holds, then write the manifest, the commit marker."""
+        dkey = bs.backup_key(self.backup_id, self.data_name)
+        stored = self.store.size(dkey)
+        if stored != self.size:
+            raise BackupError('the store holds %s bytes for %s, %d were written' % (stored, dkey, self.size))
         finished = bs.utcnow()
+        dbrow = self.dbrow
         manifest = {
             'manifest_version': bs.MANIFEST_VERSION,
-            'id': backup_id,
+            'id': self.backup_id,
             'engine': 'postgresql',
-            'server_version': server_version,
-            'server_version_num': num,
-            'database': db,
+            'server_version': self.server_version,
+            'server_version_num': self.num,
+            'database': self.db,
             'encoding': dbrow[1], 'collate': dbrow[2], 'ctype': dbrow[3], 'owner': dbrow[4],
             'database_size': dbrow[5],
-            'created_at': bs.format_time(started),
+            'created_at': bs.format_time(self.started),
             'finished_at': bs.format_time(finished),
-            'duration_s': round(time.monotonic() - t0, 3),
+            'duration_s': round(time.monotonic() - self.t0, 3),
             'format': 'custom',
-            'compression': compression,
-            'data_key': data_name,
-            'size': size,
-            'sha256': sha,
-            'tables': counts,
-            'row_counts': row_counts,
-            'pg_dump_version': '%d.%d' % dump_v,
-            'pg_dump_version_text': dump_vtext,
-            'globals': globals_meta,
-            'tags': params.get('tags') or {},
-            'source': where,
+            'compression': self.compression,
+            'data_key': self.data_name,
+            'size': self.size,
+            'sha256': self.sha,
+            'tables': self.counts,
+            'row_counts': self.row_counts,
+            'pg_dump_version': '%d.%d' % self.dump_v,
+            'pg_dump_version_text': self.dump_vtext,
+            'globals': self.globals_meta,
+            'tags': self.params.get('tags') or {},
+            'source': self.where,
         }
-        problems = bs.validate_manifest(manifest, backup_id)
+        problems = bs.validate_manifest(manifest, self.backup_id)
         if problems:
             raise BackupError('the manifest is invalid: %s' % '; '.join(problems))
-        mkey = bs.backup_key(backup_id, bs.MANIFEST_NAME)
-        store.put_bytes(mkey, json.dumps(manifest, indent=2, sort_keys=True).encode('utf-8'))
-        written.append(mkey)
-    except bs.StoreError as e:
-        _cleanup(store, written)
-        raise BackupError('Could not back up database %s to %s: %s. Nothing was kept under a valid name; '
-                          'retention did not run.' % (json.dumps(db), store.describe(), e))
-    except BackupError as e:
-        _cleanup(store, written)
-        msg = str(e)
-        if not msg.startswith('Could not'):
-            msg = 'Could not back up database %s: %s' % (json.dumps(db), msg)
-        raise BackupError(msg + '. No backup was committed; retention did not run.')
-    except DeadlineExceeded as e:
-        _cleanup(store, written)
-        raise BackupError('Could not back up database %s to %s: %s while the dump was written; it was stopped and '
-                          'the partial object or upload removed. No backup was committed; retention did not run. '
-                          'Raise timeout if the backup needs longer, or check the server and the store.'
-                          % (json.dumps(db), store.describe(), e))
-    except Interrupted as e:
-        _cleanup(store, written)
-        raise BackupError('Could not back up database %s: %s. No backup was committed; retention did not run.'
-                          % (json.dumps(db), e))
-    except BaseException:
-        _cleanup(store, written)
-        raise
-    finally:
-        if snap_conn is not None:
-            try:
-                snap_conn.close()
-            except psycopg.Error:
-                pass
+        mkey = bs.backup_key(self.backup_id, bs.MANIFEST_NAME)
+        self.store.put_bytes(mkey, json.dumps(manifest, indent=2, sort_keys=True).encode('utf-8'))
+        self.written.append(mkey)
+        self.manifest = manifest
 
-    # 4. retention, only once the store lists the new backup as valid
-    state['committed'] = backup_id
-    t_ret = time.monotonic()
-    result['manifest'] = manifest
-    try:
-        result['retention'], result['pruned'] = retain(store, db, backup_id, policy)
-    except bs.StoreError as e:
-        raise BackupError('Backed up database %s as %s, but retention failed: %s. The new backup is valid; '
-                          'rerun to apply retention.' % (json.dumps(db), backup_id, e))
-    timings['retention_s'] = round(time.monotonic() - t_ret, 3)
-    timings['total_s'] = round(time.monotonic() - t0, 3)
-    result['peak_rss_mib'] = peak_rss_mib()
-    result['msg'] = 'backed up %s as %s (%d bytes, %s)' % (json.dumps(db), backup_id, size, compression)
-    return result
+    def apply_retention(self):
+        """Retention, only once the store lists the new backup as valid."""
+        self.state['committed'] = self.backup_id
+        t_ret = time.monotonic()
+        self.result['manifest'] = self.manifest
+        try:
+            self.result['retention'], self.result['pruned'] = retain(self.store, self.db, self.backup_id,
+                                                                     self.policy)
+        except bs.StoreError as e:
+            raise BackupError('Backed up database %s as %s, but retention failed: %s. The new backup is valid; '
+                              'rerun to apply retention.' % (json.dumps(self.db), self.backup_id, e))
+        self.timings['retention_s'] = round(time.monotonic() - t_ret, 3)
+
+    def finish(self):
+        self.timings['total_s'] = round(time.monotonic() - self.t0, 3)
+        self.result['peak_rss_mib'] = peak_rss_mib()
+        self.result['msg'] = 'backed up %s as %s (%d bytes, %s)' % (
+            json.dumps(self.db), self.backup_id, self.size, self.compression)
+        return self.result
 
 
 def _estimate(reltuples, row_counts):

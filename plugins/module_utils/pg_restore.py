@@ -593,274 +593,347 @@ def _lock(conn, run):
 
 
 def run_restore(params, check_mode=False, now=None):
-    t0 = time.monotonic()
-    now = now or bs.utcnow()
-    mode = params['mode']
-    timings = {}
-    warnings = []
-    run = new_run(now)
-    tmp_base = params.get('tmp_dir') or tempfile.gettempdir()
+    """Restore (or verify) a backup; return the module result dict. The steps are the methods of :class:`PgRestore`."""
+    return PgRestore(params, check_mode=check_mode, now=now).run()
 
-    guard = _connect_guard(params, run)
-    try:
-        return _restore(params, check_mode, now, t0, mode, timings, warnings, run, guard, tmp_base)
-    finally:
+
+class PgRestore(object):
+    """One restore run. :meth:`run` calls the named steps in order, each a method; what they find and do
+    accumulates on the instance (``timings``, ``warnings``, ``swept``, ``repaired``, ``result``), as in
+    ``Maintenance`` and ``CacheFlusher``. ``own`` records what the run must clean up, ``live`` what it did to
+    the live database (for the failure message)."""
+
+    def __init__(self, params, check_mode=False, now=None):
+        self.t0 = time.monotonic()
+        self.now = now or bs.utcnow()
+        self.params = params
+        self.check_mode = check_mode
+        self.mode = params['mode']
+        self.timings = {}
+        self.warnings = []
+        self.marker_run = new_run(self.now)   # host, pid, lock key and time: the marker of this run
+        self.tmp_base = params.get('tmp_dir') or tempfile.gettempdir()
+        self.swept, self.repaired = [], []
+        self.guard = None
+        self.server_num = None
+        self.target_exists = True
+        self.store = self.entries = self.entry = self.manifest = self.bid = self.target = None
+        self.result = None
+        self.target_state = None
+        self.owner_ok = False
+        self.pg_restore = self.psql = None
+        self.own = {'workdir': None, 'scratch': None}
+        self.live = {'state': 'untouched', 'database': None}
+        self.dump_path = self.globals_path = None
+
+    def run(self):
+        self.guard = _connect_guard(self.params, self.marker_run)
         try:
-            guard.close()
-        except psycopg.Error:
-            pass
+            self.sweep()
+            self.check_target()
+            self.choose()
+            self.new_result()
+            self.preflight()
+            if self.check_mode:
+                return self.plan()
+            self.restore()
+            return self.finish()
+        finally:
+            try:
+                self.guard.close()
+            except psycopg.Error:
+                pass
 
+    # -- failures ----------------------------------------------------------------------------------
 
-def _restore(params, check_mode, now, t0, mode, timings, warnings, run, guard, tmp_base):
-    swept, repaired = [], []
-    extra = {'swept': swept, 'repaired': repaired}
+    def _extra(self):
+        return {'swept': self.swept, 'repaired': self.repaired}
 
-    def sweep_note():
-        note = leftovers_note(swept, repaired, check_mode)
-        return '(Also: %s.)' % note[2:] if note else ''
+    def fail(self, msg):
+        """The error to raise once the sweep ran: the message, and what the sweep did."""
+        note = leftovers_note(self.swept, self.repaired, self.check_mode)
+        note = '(Also: %s.)' % note[2:] if note else ''
+        return RestoreError(msg + (' ' + note if note else ''), **self._extra())
 
-    # the server first: reopen and sweep what earlier runs left, whatever this run then does
-    try:
-        with guard.cursor() as cur:
-            cur.execute("SELECT current_setting('server_version_num')::int")
-            server_num = cur.fetchone()[0]
-        if not check_mode:
-            _lock(guard, run)
-        s, r, w = sweep_leftovers(params, guard, server_num, check_mode, tmp_base)
-        swept.extend(s)
-        repaired.extend(r)
-        warnings.extend(w)
-    except psycopg.Error as e:
-        raise RestoreError('Could not check %s for leftovers of earlier restores: %s. Nothing was changed.'
-                           % (describe_target(params, dbname='postgres'), redact(e, params).strip()), **extra)
+    def _server_error(self, e):
+        return self.fail('Could not check %s: %s. Nothing was changed.'
+                         % (describe_target(self.params, dbname='postgres'), redact(e, self.params).strip()))
 
-    def fail(msg):
-        note = sweep_note()
-        return RestoreError(msg + (' ' + note if note else ''), **extra)
+    # -- steps -------------------------------------------------------------------------------------
 
-    try:
-        target_exists = True
-        if params.get('target_db'):
-            with guard.cursor() as cur:
-                target_exists = _db_exists(cur, params['target_db']) is not None
-    except psycopg.Error as e:
-        raise fail('Could not check %s: %s. Nothing was changed.'
-                   % (describe_target(params, dbname='postgres'), redact(e, params).strip()))
-    try:
-        store = bs.open_store(params)
-        entries, entry = choose_backup(params, bs.list_backups(store, now=now), target_exists)
-    except bs.StoreError as e:
-        raise fail('Could not select backup %s from %s: %s. Nothing was changed.'
-                   % (params['backup'], params['store'], e))
-    except RestoreError as e:
-        raise fail(str(e))
-    manifest = entry['manifest']
-    bid = entry['id']
-    newer_invalid = [e['id'] for e in entries if not e['valid'] and bs.entry_order(e) > bs.entry_order(entry)]
-    if newer_invalid:
-        warnings.append('skipped %d newer invalid backup(s): %s' % (len(newer_invalid), ', '.join(newer_invalid[:5])))
-    target = params.get('target_db') or manifest['database']
-    result = {'changed': mode != 'verify' or bool(swept or repaired), 'backup_id': bid,
-              'backup_created_at': entry['created_at'], 'backup_age_s': entry['age_s'], 'mode': mode,
-              'source_db': manifest['database'],
-              'target_db': target if mode != 'verify' else None, 'previous_db': None, 'scratch_db': None,
-              'verification': {}, 'timings': timings, 'warnings': warnings, 'store': store.describe(),
-              'swept': swept, 'repaired': repaired}
-
-    # preflight against the server
-    try:
-        with guard.cursor() as cur:
-            target_state = _db_exists(cur, target)
-            owner_ok = bool(manifest.get('owner')) and _role_exists(cur, manifest['owner'])
-    except psycopg.Error as e:
-        raise fail('Could not check %s: %s. Nothing was changed.'
-                   % (describe_target(params, dbname='postgres'), redact(e, params).strip()))
-    if mode == 'new' and target_state is not None:
-        raise fail('Could not restore backup %s as new database %s: it already exists. Choose another '
-                   'target_db or mode=replace.' % (bid, json.dumps(target)))
-    try:
-        major = dump_major(manifest, bid)
-    except RestoreError as e:
-        raise fail(str(e))
-    pg_restore = tool_path(params.get('bin_dir'), 'pg_restore')
-    restore_v, _text = tool_version(pg_restore)
-    if restore_v[0] < major:
-        raise fail('Could not restore backup %s: pg_restore %d.%d is older than the pg_dump %s that wrote '
-                   'it. Install newer client tools or set bin_dir.'
-                   % (bid, restore_v[0], restore_v[1], manifest['pg_dump_version']))
-    psql = tool_path(params.get('bin_dir'), 'psql')
-    if params.get('globals') and not manifest.get('globals'):
-        raise fail('Could not restore the globals of backup %s: it was taken without globals. Set '
-                   'globals=false or pick a backup made with globals=true.' % bid)
-    timings['preflight_s'] = round(time.monotonic() - t0, 3)
-    if check_mode:
-        result['msg'] = 'would restore backup %s of %s (%s, %d bytes) in mode %s%s%s' % (
-            bid, json.dumps(manifest['database']), entry['created_at'], entry['size'], mode,
-            '' if mode == 'verify' else ' into %s' % json.dumps(target), leftovers_note(swept, repaired, True))
-        return result
-
-    own = {'workdir': None, 'scratch': None}
-    live = {'state': 'untouched', 'database': None}
-    failure = None
-    notes = []
-    try:
+    def sweep(self):
+        """The server first: take the run's lock, reopen and sweep what earlier runs left, whatever this run does."""
+        params = self.params
         try:
-            _work(params, result, manifest, bid, store, target, target_state, owner_ok, server_num, now, run,
-                  tmp_base, pg_restore, psql, own, live)
-        except bs.StoreError as e:
-            failure = 'Could not restore backup %s: %s.' % (bid, e)
+            with self.guard.cursor() as cur:
+                cur.execute("SELECT current_setting('server_version_num')::int")
+                self.server_num = cur.fetchone()[0]
+            if not self.check_mode:
+                _lock(self.guard, self.marker_run)
+            s, r, w = sweep_leftovers(params, self.guard, self.server_num, self.check_mode, self.tmp_base)
+            self.swept.extend(s)
+            self.repaired.extend(r)
+            self.warnings.extend(w)
         except psycopg.Error as e:
-            failure = 'Could not restore backup %s: %s.' % (bid, redact(e, params).strip())
-        except Interrupted as e:
-            failure = 'Could not restore backup %s: %s.' % (bid, e)
+            raise RestoreError('Could not check %s for leftovers of earlier restores: %s. Nothing was changed.'
+                               % (describe_target(params, dbname='postgres'), redact(e, params).strip()),
+                               **self._extra())
+
+    def check_target(self):
+        try:
+            if self.params.get('target_db'):
+                with self.guard.cursor() as cur:
+                    self.target_exists = _db_exists(cur, self.params['target_db']) is not None
+        except psycopg.Error as e:
+            raise self._server_error(e)
+
+    def choose(self):
+        """The backup to restore (choose_backup's rules), and a warning for newer invalid ones skipped."""
+        params = self.params
+        try:
+            self.store = bs.open_store(params)
+            self.entries, self.entry = choose_backup(params, bs.list_backups(self.store, now=self.now),
+                                                     self.target_exists)
+        except bs.StoreError as e:
+            raise self.fail('Could not select backup %s from %s: %s. Nothing was changed.'
+                            % (params['backup'], params['store'], e))
         except RestoreError as e:
-            failure = str(e)
-    finally:
-        scratch = own['scratch']
-        if scratch is not None:
+            raise self.fail(str(e))
+        self.manifest = self.entry['manifest']
+        self.bid = self.entry['id']
+        newer_invalid = [e['id'] for e in self.entries
+                         if not e['valid'] and bs.entry_order(e) > bs.entry_order(self.entry)]
+        if newer_invalid:
+            self.warnings.append('skipped %d newer invalid backup(s): %s'
+                                 % (len(newer_invalid), ', '.join(newer_invalid[:5])))
+        self.target = params.get('target_db') or self.manifest['database']
+
+    def new_result(self):
+        mode, entry = self.mode, self.entry
+        self.result = {
+            'changed': mode != 'verify' or bool(self.swept or self.repaired), 'backup_id': self.bid,
+            'backup_created_at': entry['created_at'], 'backup_age_s': entry['age_s'], 'mode': mode,
+            'source_db': self.manifest['database'],
+            'target_db': self.target if mode != 'verify' else None, 'previous_db': None, 'scratch_db': None,
+            'verification': {}, 'timings': self.timings, 'warnings': self.warnings, 'store': self.store.describe(),
+            'swept': self.swept, 'repaired': self.repaired}
+
+    def preflight(self):
+        """Against the server and the tools: the target's state, the owner role, pg_restore new enough, globals."""
+        params, manifest, bid = self.params, self.manifest, self.bid
+        try:
+            with self.guard.cursor() as cur:
+                self.target_state = _db_exists(cur, self.target)
+                self.owner_ok = bool(manifest.get('owner')) and _role_exists(cur, manifest['owner'])
+        except psycopg.Error as e:
+            raise self._server_error(e)
+        if self.mode == 'new' and self.target_state is not None:
+            raise self.fail('Could not restore backup %s as new database %s: it already exists. Choose another '
+                            'target_db or mode=replace.' % (bid, json.dumps(self.target)))
+        try:
+            major = dump_major(manifest, bid)
+        except RestoreError as e:
+            raise self.fail(str(e))
+        self.pg_restore = tool_path(params.get('bin_dir'), 'pg_restore')
+        restore_v, _text = tool_version(self.pg_restore)
+        if restore_v[0] < major:
+            raise self.fail('Could not restore backup %s: pg_restore %d.%d is older than the pg_dump %s that wrote '
+                            'it. Install newer client tools or set bin_dir.'
+                            % (bid, restore_v[0], restore_v[1], manifest['pg_dump_version']))
+        self.psql = tool_path(params.get('bin_dir'), 'psql')
+        if params.get('globals') and not manifest.get('globals'):
+            raise self.fail('Could not restore the globals of backup %s: it was taken without globals. Set '
+                            'globals=false or pick a backup made with globals=true.' % bid)
+        self.timings['preflight_s'] = round(time.monotonic() - self.t0, 3)
+
+    def plan(self):
+        """Check mode: what a run would restore, and where."""
+        mode, manifest, entry = self.mode, self.manifest, self.entry
+        self.result['msg'] = 'would restore backup %s of %s (%s, %d bytes) in mode %s%s%s' % (
+            self.bid, json.dumps(manifest['database']), entry['created_at'], entry['size'], mode,
+            '' if mode == 'verify' else ' into %s' % json.dumps(self.target),
+            leftovers_note(self.swept, self.repaired, True))
+        return self.result
+
+    def restore(self):
+        """The work (:meth:`work`); whatever happens, the scratch database and the temp directory are removed,
+        and a failure says what became of the live database."""
+        params, bid = self.params, self.bid
+        failure = None
+        notes = []
+        try:
             try:
-                _drop(params, scratch, server_num)
-                if failure:
-                    notes.append('The scratch database %s was dropped.' % _qi(scratch))
-            except (psycopg.Error, RestoreError) as e:
-                text = redact(e, params).strip()
-                notes.append('The scratch database %s could not be dropped (%s); the next db_restore run against '
-                             'this server drops it (it carries a runbook.ops marker), or drop it by hand.'
-                             % (_qi(scratch), text.splitlines()[0] if text else 'no error text'))
-                if not failure:
-                    warnings.append(notes[-1])
-        if own['workdir']:
-            shutil.rmtree(own['workdir'], ignore_errors=True)
-    if failure:
-        if 'touched' not in failure or live['state'] != 'untouched':
-            notes.insert(0, live_note(live))
-        raise fail(' '.join([failure] + notes))
-    timings['total_s'] = round(time.monotonic() - t0, 3)
-    done = leftovers_note(swept, repaired)
-    if mode == 'verify':
-        result['msg'] = 'verified backup %s of %s: %d tables restored and counted%s' % (
-            bid, json.dumps(manifest['database']), len(manifest['tables']), done)
-    elif mode == 'new':
-        result['msg'] = 'restored backup %s of %s as %s%s' % (
-            bid, json.dumps(manifest['database']), json.dumps(target), done)
-    else:
-        kept = ' (previous copy kept as %s)' % json.dumps(result['previous_db']) if result['previous_db'] else ''
-        result['msg'] = 'replaced %s with backup %s of %s%s%s' % (json.dumps(target), bid,
-                                                                  json.dumps(manifest['database']), kept, done)
-    return result
+                self.work()
+            except bs.StoreError as e:
+                failure = 'Could not restore backup %s: %s.' % (bid, e)
+            except psycopg.Error as e:
+                failure = 'Could not restore backup %s: %s.' % (bid, redact(e, params).strip())
+            except Interrupted as e:
+                failure = 'Could not restore backup %s: %s.' % (bid, e)
+            except RestoreError as e:
+                failure = str(e)
+        finally:
+            scratch = self.own['scratch']
+            if scratch is not None:
+                try:
+                    _drop(params, scratch, self.server_num)
+                    if failure:
+                        notes.append('The scratch database %s was dropped.' % _qi(scratch))
+                except (psycopg.Error, RestoreError) as e:
+                    text = redact(e, params).strip()
+                    notes.append('The scratch database %s could not be dropped (%s); the next db_restore run '
+                                 'against this server drops it (it carries a runbook.ops marker), or drop it by hand.'
+                                 % (_qi(scratch), text.splitlines()[0] if text else 'no error text'))
+                    if not failure:
+                        self.warnings.append(notes[-1])
+            if self.own['workdir']:
+                shutil.rmtree(self.own['workdir'], ignore_errors=True)
+        if failure:
+            if 'touched' not in failure or self.live['state'] != 'untouched':
+                notes.insert(0, live_note(self.live))
+            raise self.fail(' '.join([failure] + notes))
 
+    def work(self):
+        """Download, restore into the scratch database, verify, switch. ``own`` records what to clean up."""
+        self.make_workdir()
+        self.fetch()
+        self.restore_scratch()
+        self.verify()
+        self.switch()
 
-def _work(params, result, manifest, bid, store, target, target_state, owner_ok, server_num, now, run, tmp_base,
-          pg_restore, psql, own, live):
-    """Download, restore into the scratch database, verify, switch. ``own`` records what to clean up."""
-    timings = result['timings']
-    mode = result['mode']
-    try:
-        own['workdir'] = tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=tmp_base)   # 0700
-        write_temp_marker(own['workdir'], run)
-    except OSError as e:
-        raise RestoreError('Could not create a temp directory in %s: %s. Set tmp_dir to a writable directory. '
-                           'No database was touched.' % (tmp_base, e.strerror))
-    workdir = own['workdir']
-    # 1. download + verify, before touching any database
-    t = time.monotonic()
-    dump_path = os.path.join(workdir, 'data.dump')
-    size, digest, problem = download(store, bid, manifest['data_key'], manifest['compression'], dump_path,
-                                     manifest['size'], manifest['sha256'])
-    result['verification']['checksum'] = {'expected': manifest['sha256'], 'actual': digest,
-                                          'ok': digest == manifest['sha256']}
-    result['verification']['size'] = {'expected': manifest['size'], 'actual': size, 'ok': size == manifest['size']}
-    if size != manifest['size'] or digest != manifest['sha256']:
-        raise RestoreError('Could not restore backup %s: its data does not match the manifest (sha256 expected '
-                           '%s, got %s; size expected %d, got %d). The object is corrupted or truncated; no '
-                           'database was touched. Choose another backup.'
-                           % (bid, manifest['sha256'], digest, manifest['size'], size))
-    if problem:
-        raise RestoreError('Could not restore backup %s: %s; no database was touched.' % (bid, problem))
-    globals_path = None
-    if params.get('globals'):
-        g = manifest['globals']
-        globals_path = os.path.join(workdir, 'globals.sql')
-        gsize, gdigest, gproblem = download(store, bid, g['key'], manifest['compression'], globals_path,
-                                            g['size'], g['sha256'])
-        if gsize != g['size'] or gdigest != g['sha256'] or gproblem:
-            raise RestoreError('Could not restore backup %s: its globals do not match the manifest (sha256 '
-                               'expected %s, got %s). No database was touched.' % (bid, g['sha256'], gdigest))
-    timings['download_s'] = round(time.monotonic() - t, 3)
+    def make_workdir(self):
+        try:
+            self.own['workdir'] = tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=self.tmp_base)   # 0700
+            write_temp_marker(self.own['workdir'], self.marker_run)
+        except OSError as e:
+            raise RestoreError('Could not create a temp directory in %s: %s. Set tmp_dir to a writable directory. '
+                               'No database was touched.' % (self.tmp_base, e.strerror))
 
-    # 2. globals, then the scratch database, marked as ours right after it exists
-    t = time.monotonic()
-    if globals_path:
-        result['verification']['globals_existing'] = restore_globals(params, psql, globals_path)
+    def fetch(self):
+        """1. download and verify size and sha256, before touching any database."""
+        manifest, bid, store, result = self.manifest, self.bid, self.store, self.result
+        workdir = self.own['workdir']
+        t = time.monotonic()
+        self.dump_path = os.path.join(workdir, 'data.dump')
+        size, digest, problem = download(store, bid, manifest['data_key'], manifest['compression'], self.dump_path,
+                                         manifest['size'], manifest['sha256'])
+        result['verification']['checksum'] = {'expected': manifest['sha256'], 'actual': digest,
+                                              'ok': digest == manifest['sha256']}
+        result['verification']['size'] = {'expected': manifest['size'], 'actual': size,
+                                          'ok': size == manifest['size']}
+        if size != manifest['size'] or digest != manifest['sha256']:
+            raise RestoreError('Could not restore backup %s: its data does not match the manifest (sha256 expected '
+                               '%s, got %s; size expected %d, got %d). The object is corrupted or truncated; no '
+                               'database was touched. Choose another backup.'
+                               % (bid, manifest['sha256'], digest, manifest['size'], size))
+        if problem:
+            raise RestoreError('Could not restore backup %s: %s; no database was touched.' % (bid, problem))
+        if self.params.get('globals'):
+            g = manifest['globals']
+            self.globals_path = os.path.join(workdir, 'globals.sql')
+            gsize, gdigest, gproblem = download(store, bid, g['key'], manifest['compression'], self.globals_path,
+                                                g['size'], g['sha256'])
+            if gsize != g['size'] or gdigest != g['sha256'] or gproblem:
+                raise RestoreError('Could not restore backup %s: its globals do not match the manifest (sha256 '
+                                   'expected %s, got %s). No database was touched.' % (bid, g['sha256'], gdigest))
+        self.timings['download_s'] = round(time.monotonic() - t, 3)
+
+    def restore_scratch(self):
+        """2. globals, then the scratch database, marked as ours right after it exists, and pg_restore into it."""
+        params, manifest, result = self.params, self.manifest, self.result
+        t = time.monotonic()
+        if self.globals_path:
+            result['verification']['globals_existing'] = restore_globals(params, self.psql, self.globals_path)
+            with connect(params, dbname='postgres') as conn, conn.cursor() as cur:
+                self.owner_ok = bool(manifest.get('owner')) and _role_exists(cur, manifest['owner'])
+        scratch = scratch_name()
+        create = sql.SQL('CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}').format(
+            _ident(scratch), sql.Literal(manifest.get('encoding') or 'UTF8'),
+            sql.Literal(manifest.get('collate') or 'C'), sql.Literal(manifest.get('ctype') or 'C'))
+        if self.owner_ok:
+            create = sql.SQL('{} OWNER {}').format(create, _ident(manifest['owner']))
         with connect(params, dbname='postgres') as conn, conn.cursor() as cur:
-            owner_ok = bool(manifest.get('owner')) and _role_exists(cur, manifest['owner'])
-    scratch = scratch_name()
-    create = sql.SQL('CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}').format(
-        _ident(scratch), sql.Literal(manifest.get('encoding') or 'UTF8'),
-        sql.Literal(manifest.get('collate') or 'C'), sql.Literal(manifest.get('ctype') or 'C'))
-    if owner_ok:
-        create = sql.SQL('{} OWNER {}').format(create, _ident(manifest['owner']))
-    with connect(params, dbname='postgres') as conn, conn.cursor() as cur:
-        cur.execute(create)
-        own['scratch'] = scratch
-        result['scratch_db'] = scratch
-        cur.execute(sql.SQL('COMMENT ON DATABASE {} IS {}').format(
-            _ident(scratch), sql.Literal(make_marker('scratch', dict(run, name=scratch)))))
-    rc, text = _run(pg_restore_argv(pg_restore, scratch, dump_path, params.get('jobs') or 1,
-                                    params.get('no_owner')), child_env(params, scratch), params, 'pg_restore')
-    if rc != 0:
-        how = 'was killed by signal %d' % -rc if rc < 0 else 'exited with code %d' % rc
-        raise RestoreError('Could not restore backup %s: pg_restore %s: %s.'
-                           % (bid, how, text.strip()[-1500:] or 'no error output'))
-    timings['restore_s'] = round(time.monotonic() - t, 3)
+            cur.execute(create)
+            self.own['scratch'] = scratch
+            result['scratch_db'] = scratch
+            cur.execute(sql.SQL('COMMENT ON DATABASE {} IS {}').format(
+                _ident(scratch), sql.Literal(make_marker('scratch', dict(self.marker_run, name=scratch)))))
+        rc, text = _run(pg_restore_argv(self.pg_restore, scratch, self.dump_path, params.get('jobs') or 1,
+                                        params.get('no_owner')), child_env(params, scratch), params, 'pg_restore')
+        if rc != 0:
+            how = 'was killed by signal %d' % -rc if rc < 0 else 'exited with code %d' % rc
+            raise RestoreError('Could not restore backup %s: pg_restore %s: %s.'
+                               % (self.bid, how, text.strip()[-1500:] or 'no error output'))
+        self.timings['restore_s'] = round(time.monotonic() - t, 3)
 
-    # 3. verify row counts
-    t = time.monotonic()
-    row_counts = manifest.get('row_counts', 'exact')
-    result['verification']['row_counts'] = row_counts
-    if params.get('verify_row_counts', True):
-        counts = _count_tables(params, scratch, manifest['tables'])
-        ok, tables = compare_counts(manifest['tables'], counts, row_counts)
-        result['verification']['tables'] = tables
-        result['verification']['rows'] = sum(r['actual'] or 0 for r in tables)
-        if not ok:
-            bad = [r for r in tables if not r['ok']][:5]
-            if row_counts == 'exact':
-                what = 'row counts differ from the manifest'
-            else:
-                what = 'tables of the manifest are missing after the restore (its row counts are %s)' % (
-                    'estimates' if row_counts == 'estimate' else 'not recorded')
-            raise RestoreError('Could not verify backup %s: %s: %s.' % (
-                bid, what, '; '.join('%s.%s expected %s, got %s' % (
-                    json.dumps(r['schema']), json.dumps(r['table']),
-                    r['expected'] if r['expected'] is not None else 'the table',
-                    r['actual'] if r['actual'] is not None else 'no table') for r in bad)))
-    result['verification']['ok'] = True
-    timings['verify_s'] = round(time.monotonic() - t, 3)
+    def verify(self):
+        """3. the row counts of the scratch copy against the manifest."""
+        params, manifest, result, bid = self.params, self.manifest, self.result, self.bid
+        t = time.monotonic()
+        row_counts = manifest.get('row_counts', 'exact')
+        result['verification']['row_counts'] = row_counts
+        if params.get('verify_row_counts', True):
+            counts = _count_tables(params, self.own['scratch'], manifest['tables'])
+            ok, tables = compare_counts(manifest['tables'], counts, row_counts)
+            result['verification']['tables'] = tables
+            result['verification']['rows'] = sum(r['actual'] or 0 for r in tables)
+            if not ok:
+                bad = [r for r in tables if not r['ok']][:5]
+                if row_counts == 'exact':
+                    what = 'row counts differ from the manifest'
+                else:
+                    what = 'tables of the manifest are missing after the restore (its row counts are %s)' % (
+                        'estimates' if row_counts == 'estimate' else 'not recorded')
+                raise RestoreError('Could not verify backup %s: %s: %s.' % (
+                    bid, what, '; '.join('%s.%s expected %s, got %s' % (
+                        json.dumps(r['schema']), json.dumps(r['table']),
+                        r['expected'] if r['expected'] is not None else 'the table',
+                        r['actual'] if r['actual'] is not None else 'no table') for r in bad)))
+        result['verification']['ok'] = True
+        self.timings['verify_s'] = round(time.monotonic() - t, 3)
 
-    # 4. the outcome
-    t = time.monotonic()
-    if mode == 'verify':
-        _drop(params, scratch, server_num)
-        own['scratch'] = None
-    elif mode == 'new' or target_state is None:
-        with connect(params, dbname='postgres') as conn, conn.cursor() as cur:
-            with conn.transaction():
-                cur.execute(sql.SQL('COMMENT ON DATABASE {} IS NULL').format(_ident(scratch)))
-                cur.execute(sql.SQL('ALTER DATABASE {} RENAME TO {}').format(_ident(scratch), _ident(target)))
-        own['scratch'] = None
-    else:
-        result['previous_db'] = _swap(params, scratch, target, now, run, live)
-        own['scratch'] = None
-        if not params.get('keep_previous', True):
-            try:
-                _drop(params, result['previous_db'], server_num)
-                result['previous_db'] = None
-            except (psycopg.Error, RestoreError) as e:
-                result['warnings'].append('the restore succeeded but the previous copy %s could not be dropped: %s; '
-                                          'drop it by hand' % (_qi(result['previous_db']),
-                                                               redact(e, params).strip()))
-    timings['switch_s'] = round(time.monotonic() - t, 3)
+    def switch(self):
+        """4. the outcome: drop (verify), rename (new, or no live copy) or swap in (replace)."""
+        params, result, target = self.params, self.result, self.target
+        scratch = self.own['scratch']
+        t = time.monotonic()
+        if self.mode == 'verify':
+            _drop(params, scratch, self.server_num)
+            self.own['scratch'] = None
+        elif self.mode == 'new' or self.target_state is None:
+            with connect(params, dbname='postgres') as conn, conn.cursor() as cur:
+                with conn.transaction():
+                    cur.execute(sql.SQL('COMMENT ON DATABASE {} IS NULL').format(_ident(scratch)))
+                    cur.execute(sql.SQL('ALTER DATABASE {} RENAME TO {}').format(_ident(scratch), _ident(target)))
+            self.own['scratch'] = None
+        else:
+            result['previous_db'] = _swap(params, scratch, target, self.now, self.marker_run, self.live)
+            self.own['scratch'] = None
+            if not params.get('keep_previous', True):
+                try:
+                    _drop(params, result['previous_db'], self.server_num)
+                    result['previous_db'] = None
+                except (psycopg.Error, RestoreError) as e:
+                    result['warnings'].append('the restore succeeded but the previous copy %s could not be dropped: '
+                                              '%s; drop it by hand' % (_qi(result['previous_db']),
+                                                                       redact(e, params).strip()))
+        self.timings['switch_s'] = round(time.monotonic() - t, 3)
+
+    def finish(self):
+        result, manifest, bid = self.result, self.manifest, self.bid
+        self.timings['total_s'] = round(time.monotonic() - self.t0, 3)
+        done = leftovers_note(self.swept, self.repaired)
+        if self.mode == 'verify':
+            result['msg'] = 'verified backup %s of %s: %d tables restored and counted%s' % (
+                bid, json.dumps(manifest['database']), len(manifest['tables']), done)
+        elif self.mode == 'new':
+            result['msg'] = 'restored backup %s of %s as %s%s' % (
+                bid, json.dumps(manifest['database']), json.dumps(self.target), done)
+        else:
+            kept = (' (previous copy kept as %s)' % json.dumps(result['previous_db'])) if result['previous_db'] else ''
+            result['msg'] = 'replaced %s with backup %s of %s%s%s' % (json.dumps(self.target), bid,
+                                                                      json.dumps(manifest['database']), kept, done)
+        return result
 
 
 def _swap(params, scratch, target, now, run, live):

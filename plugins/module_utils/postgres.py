@@ -11,6 +11,7 @@ passed through the environment and never on argv.
 
 from __future__ import annotations
 
+import time
 import traceback
 
 PSYCOPG_IMP_ERR = None
@@ -108,3 +109,80 @@ def describe_target(params, dbname=None):
 def redact(text, params):
     """Remove the password from an error text (libpq sometimes echoes conninfo)."""
     return redaction.mask(text, [params.get('login_password')] if params else ())
+
+
+# ---------------------------------------------------------------------------------------------
+# server health (the facts health_check's postgres probe grades)
+
+SERVER_STATS_SQL = """
+SELECT current_setting('max_connections')::int,
+       (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),
+       (SELECT coalesce(max(extract(epoch FROM clock_timestamp() - query_start)), 0)::float8
+          FROM pg_stat_activity
+         WHERE backend_type = 'client backend' AND state <> 'idle' AND pid <> pg_backend_pid()),
+       (SELECT count(*) FROM pg_locks WHERE NOT granted),
+       pg_is_in_recovery(),
+       current_setting('server_version')
+"""
+PRIMARY_REPLICATION_SQL = """
+SELECT count(*),
+       max(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn))::float8,
+       max(extract(epoch FROM replay_lag))::float8
+  FROM pg_stat_replication
+"""
+REPLICA_REPLICATION_SQL = """
+SELECT pg_wal_lsn_diff(received, replayed)::float8,
+       CASE WHEN received = replayed THEN 0
+            ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END::float8
+  FROM (SELECT pg_last_wal_receive_lsn() AS received, pg_last_wal_replay_lsn() AS replayed) AS positions
+"""
+
+
+class ServerCheckError(Exception):
+    """A failed stage of :func:`server_health`: ``stage`` is ``connect`` or ``query``, ``cause`` the psycopg error."""
+
+    def __init__(self, stage, cause):
+        super(ServerCheckError, self).__init__(str(cause))
+        self.stage = stage
+        self.cause = cause
+
+
+def server_health(params, statement_timeout_s, dbname=None, application_name='runbook.ops', clock=time.monotonic):
+    """Connect, time the connection and one round trip, and read the server's load and replication state.
+
+    Returns ``{connect_s, latency_s, server_version, in_recovery, max_connections, connections,
+    longest_query_s, ungranted_locks, replicas (None on a replica), replication_lag_bytes, replication_lag_s}``
+    (lags None when there is nothing to measure). Raises :class:`ServerCheckError`.
+    """
+    start = clock()
+    try:
+        conn = connect(params, dbname=dbname, autocommit=True, application_name=application_name)
+    except psycopg.Error as exc:
+        raise ServerCheckError('connect', exc)
+    try:
+        with conn:
+            connected = clock()
+            conn.execute('SELECT 1').fetchone()
+            latency = clock() - connected
+            conn.execute('SELECT set_config(%s, %s, false)', ('statement_timeout', str(int(statement_timeout_s * 1000))))
+            max_conn, conns, longest, ungranted, in_recovery, version = conn.execute(SERVER_STATS_SQL).fetchone()
+            if in_recovery:
+                lag_bytes, lag_s = conn.execute(REPLICA_REPLICATION_SQL).fetchone()
+                replicas = None
+            else:
+                replicas, lag_bytes, lag_s = conn.execute(PRIMARY_REPLICATION_SQL).fetchone()
+    except psycopg.Error as exc:
+        raise ServerCheckError('query', exc)
+    return {
+        'connect_s': connected - start,
+        'latency_s': latency,
+        'server_version': version,
+        'in_recovery': bool(in_recovery),
+        'max_connections': max_conn,
+        'connections': conns,
+        'longest_query_s': round(float(longest or 0), 3),
+        'ungranted_locks': ungranted,
+        'replicas': replicas,
+        'replication_lag_bytes': None if lag_bytes is None else int(lag_bytes),
+        'replication_lag_s': None if lag_s is None else round(float(lag_s), 3),
+    }

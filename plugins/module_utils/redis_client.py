@@ -9,6 +9,7 @@ hang against a plain-text localhost server.
 
 from __future__ import annotations
 
+import time
 import traceback
 
 REDIS_IMP_ERR = None
@@ -88,3 +89,45 @@ def describe_target(params):
 def redact(text, params):
     """Remove the password from an error text."""
     return redaction.mask(text, [params.get('password')] if params else ())
+
+
+def server_health(params, clock=time.monotonic, **extra):
+    """Time the connection (a first PING) and one round trip (a second PING), and read INFO.
+
+    ``maxclients`` comes from INFO, or CONFIG GET when INFO lacks it (None when that is denied). Returns
+    ``{connect_s, latency_s, redis_version, role, used_memory, maxmemory, keyspace_hits, keyspace_misses,
+    evicted_keys, connected_clients, maxclients}``; raises ``redis.RedisError``. ``extra`` goes to the client
+    (a probe passes ``retry``).
+    """
+    client = make_client(params, **extra)
+    try:
+        start = clock()
+        client.ping()                       # connects (and authenticates)
+        connected = clock()
+        client.ping()
+        latency = clock() - connected
+        info = client.info()
+        maxclients = info.get('maxclients')
+        if maxclients is None:
+            try:
+                maxclients = int(client.config_get('maxclients').get('maxclients'))
+            except (redis.RedisError, TypeError, ValueError):
+                maxclients = None
+    finally:
+        try:
+            client.close()
+        except Exception:  # pylint: disable=broad-except
+            pass
+    return {
+        'connect_s': connected - start,
+        'latency_s': latency,
+        'redis_version': info.get('redis_version'),
+        'role': info.get('role'),
+        'used_memory': int(info.get('used_memory', 0)),
+        'maxmemory': int(info.get('maxmemory', 0) or 0),
+        'keyspace_hits': int(info.get('keyspace_hits', 0)),
+        'keyspace_misses': int(info.get('keyspace_misses', 0)),
+        'evicted_keys': int(info.get('evicted_keys', 0)),
+        'connected_clients': int(info.get('connected_clients', 0)),
+        'maxclients': maxclients,
+    }
