@@ -1,0 +1,706 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, runbook.ops maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Point-in-time recovery through pgBackRest: repository options, ``pgbackrest info``, the archive reach check,
+and a restore into a new data directory started on a scratch port.
+
+Owner of the PITR rules:
+
+- a target is a time with an explicit zone, a restore point name, or ``latest``; anything else is refused;
+- the archive must reach past the target before anything is touched: from the chosen backup's first WAL segment,
+  the archived segments must be contiguous up to a segment holding a commit after the target time (or the named
+  restore point); a gap or an archive that ends too early is refused with what it does reach;
+- a restore goes only into a new (absent or empty) data directory; the live cluster is never touched;
+- the recovered cluster runs with ``archive_mode=off`` on a scratch port and socket, so it never writes into the
+  source's archive;
+- secrets (S3 key, cipher pass) go into a pgBackRest config file written mode 0600 and removed afterwards, never
+  on an argv.
+
+``runner(argv, env)`` is ``module.run_command``-shaped: it returns ``(rc, stdout, stderr)``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+from ansible_collections.runbook.ops.plugins.module_utils._time import utcnow
+
+MARKER = 'runbook_pitr.json'
+SEGMENTS_PER_LOG = 0x100  # 16 MiB WAL segments (the PostgreSQL default)
+TARGET_TYPES = ('time', 'name', 'latest')
+_TIME_RE = re.compile(r'^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(\.\d{1,6})?\s*(Z|UTC|[+-]\d\d(?::?\d\d)?)$')
+_SEG_RE = re.compile(r'^[0-9A-F]{24}$')
+_WALDUMP_TX = re.compile(r'desc: (COMMIT|ABORT) (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) UTC')
+_WALDUMP_RP = re.compile(r'desc: RESTORE_POINT (.*)$')
+
+
+class PitrError(Exception):
+    """A message safe to show: what could not be done, why, and what to do."""
+
+
+def repo_argument_spec():
+    """Repository options shared by pitr_info and pitr_restore (see doc fragment ``runbook.ops.pgbackrest``)."""
+    return dict(
+        stanza=dict(type='str', required=True),
+        config=dict(type='path'),
+        repo_type=dict(type='str', default='posix', choices=['posix', 's3']),
+        repo_path=dict(type='str', default='/var/lib/pgbackrest'),
+        s3_bucket=dict(type='str'),
+        s3_endpoint=dict(type='str'),
+        s3_port=dict(type='int', default=443),
+        s3_region=dict(type='str', default='us-east-1'),
+        s3_uri_style=dict(type='str', default='host', choices=['host', 'path']),
+        s3_key=dict(type='str', no_log=True),
+        s3_key_secret=dict(type='str', no_log=True),
+        s3_ca_file=dict(type='path'),
+        s3_verify_tls=dict(type='bool', default=True),
+        repo_cipher_pass=dict(type='str', no_log=True),
+        run_as=dict(type='str', default='postgres'),
+        pgbackrest_bin=dict(type='path', default='pgbackrest'),
+    )
+
+
+def repo_required_if():
+    return [('repo_type', 's3', ('s3_bucket', 's3_endpoint', 's3_key', 's3_key_secret'))]
+
+
+# --------------------------------------------------------------------------- pure rules
+
+def parse_target_time(text):
+    """An aware UTC datetime from ``YYYY-MM-DD HH:MM:SS[.ffffff]<zone>`` (zone: Z, UTC, +HH, +HH:MM)."""
+    m = _TIME_RE.match((text or '').strip())
+    if not m:
+        raise PitrError('Could not read the target time %r: it is not "YYYY-MM-DD HH:MM:SS[.ffffff]" followed by a '
+                        'zone (Z, UTC or +HH:MM). Give the time with its zone, for example "2026-01-31 14:05:00+00".'
+                        % (text,))
+    y, mo, d, h, mi, s, frac, zone = m.groups()
+    if zone in ('Z', 'UTC'):
+        tz = datetime.timezone.utc
+    else:
+        digits = zone[1:].replace(':', '')
+        offset = datetime.timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
+        tz = datetime.timezone(offset if zone[0] == '+' else -offset)
+    try:
+        dt = datetime.datetime(int(y), int(mo), int(d), int(h), int(mi), int(s),
+                               int((frac or '.0')[1:].ljust(6, '0')), tzinfo=tz)
+    except ValueError as e:
+        raise PitrError('Could not read the target time %r: %s. Give a real calendar time.' % (text, e))
+    return dt.astimezone(datetime.timezone.utc)
+
+
+def format_pg_time(dt):
+    """The form recovery_target_time takes (UTC, explicit offset)."""
+    return dt.astimezone(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M:%S.%f+00')
+
+
+def iso(dt):
+    return None if dt is None else dt.astimezone(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
+
+
+def normalize_target(target_type, target):
+    """Validate the target before anything else; returns (type, value) with value a datetime, a name or None."""
+    if target_type == 'latest':
+        return 'latest', None
+    if target_type == 'time':
+        return 'time', parse_target_time(target)
+    name = target or ''
+    if not name or len(name) > 63 or any(c in name for c in "'\\\n\r\x00"):
+        raise PitrError('Could not use the restore point name %r: it must be 1-63 characters without quotes, '
+                        'backslashes or line breaks. Give the name passed to pg_create_restore_point().' % (name,))
+    return 'name', name
+
+
+def segment_parts(name):
+    if not _SEG_RE.match(name or ''):
+        raise ValueError('not a WAL segment name: %r' % (name,))
+    return int(name[:8], 16), int(name[8:16], 16), int(name[16:], 16)
+
+
+def next_segment(name):
+    tli, log, seg = segment_parts(name)
+    seg += 1
+    if seg >= SEGMENTS_PER_LOG:
+        log, seg = log + 1, 0
+    return '%08X%08X%08X' % (tli, log, seg)
+
+
+def contiguous_end(segments, start):
+    """The last segment of the unbroken run that starts at ``start`` (None when ``start`` itself is missing),
+    and the first missing segment after it when later segments of the same timeline exist (a gap)."""
+    have = set(segments)
+    if start not in have:
+        return None, start
+    cur = start
+    while next_segment(cur) in have:
+        cur = next_segment(cur)
+    tli = start[:8]
+    later = [s for s in have if s[:8] == tli and s > cur]
+    return cur, (next_segment(cur) if later else None)
+
+
+def parse_waldump(text):
+    """[(kind, datetime or name)] of the commit/abort and restore point records pg_waldump printed (TZ=UTC)."""
+    events = []
+    for line in text.splitlines():
+        m = _WALDUMP_TX.search(line)
+        if m:
+            ts = datetime.datetime.strptime(m.group(2) + ('' if '.' in m.group(2) else '.0'), '%Y-%m-%d %H:%M:%S.%f')
+            events.append((m.group(1).lower(), ts.replace(tzinfo=datetime.timezone.utc)))
+            continue
+        m = _WALDUMP_RP.search(line)
+        if m:
+            events.append(('restore_point', m.group(1).strip()))
+    return events
+
+
+def _epoch(value):
+    return None if value is None else datetime.datetime.fromtimestamp(int(value), datetime.timezone.utc)
+
+
+def parse_info(doc, stanza, now=None):
+    """The summary of ``pgbackrest info --output=json`` for one stanza."""
+    now = now or utcnow()
+    entry = next((s for s in doc if s.get('name') == stanza), None)
+    if entry is None:
+        raise PitrError('Could not find the stanza %r in the repository. Run the pitr role\'s setup entry point '
+                        '(stanza-create) or check the stanza name.' % stanza)
+    backups = []
+    for b in entry.get('backup', []):
+        ts = b.get('timestamp', {})
+        arch = b.get('archive', {})
+        info = b.get('info', {})
+        backups.append({'label': b.get('label'), 'type': b.get('type'), 'start': iso(_epoch(ts.get('start'))),
+                        'stop': iso(_epoch(ts.get('stop'))), 'wal_start': arch.get('start'),
+                        'wal_stop': arch.get('stop'), 'size': info.get('size'),
+                        'repo_size': info.get('repository', {}).get('size'),
+                        'error': bool(b.get('error', False))})
+    archives = entry.get('archive', [])
+    db = (entry.get('db') or [{}])[-1]
+    current = next((a for a in archives if a.get('database', {}).get('id') == db.get('id')),
+                   archives[-1] if archives else {})
+    newest = backups[-1] if backups else None
+    age = None
+    if newest and newest['stop']:
+        age = round((now - _epoch(entry['backup'][-1]['timestamp']['stop'])).total_seconds(), 1)
+    status = entry.get('status', {})
+    repo_errors = [r.get('status', {}).get('message') for r in entry.get('repo', [])
+                   if r.get('status', {}).get('code') not in (None, 0, 2)]
+    return {'stanza': stanza, 'status_code': status.get('code'), 'status': status.get('message'),
+            'repo_errors': repo_errors,
+            'pg_version': db.get('version'), 'backups': backups, 'archive_id': current.get('id'),
+            'archive_min_wal': current.get('min'), 'archive_max_wal': current.get('max'),
+            'newest_backup': newest['label'] if newest else None, 'newest_backup_age_s': age}
+
+
+def choose_backup(backups, target_type, target):
+    """The newest valid backup a recovery to the target can start from (it must have ended before a time target)."""
+    usable = [b for b in backups if not b['error'] and b['wal_start'] and b['stop']]
+    if target_type == 'time':
+        usable = [b for b in usable if b['stop'] < iso(target)]
+    if not usable:
+        if target_type == 'time':
+            raise PitrError('Could not find a backup that ended before %s: the oldest backup is newer, or there is '
+                            'none. Choose a later target or restore an older backup another way.' % iso(target))
+        raise PitrError('Could not find a backup in the repository. Run a full backup first (pitr role, setup).')
+    return usable[-1]
+
+
+def judge_reach(target_type, target, last_commit, found_name, gap, end_segment):
+    """None when the archive reaches the target, else the refusal (a message saying what it reaches)."""
+    gap_text = ' (segment %s is missing from the archive)' % gap if gap else ''
+    if target_type == 'time':
+        if last_commit is not None and last_commit > target:
+            return None
+        return ('Could not restore to %s: the archive reaches only to %s, segment %s%s. Nothing was touched. '
+                'Archive more WAL first (SELECT pg_switch_wal() on the source), or choose an earlier target.'
+                % (iso(target), iso(last_commit) or 'no commit at all', end_segment, gap_text))
+    if target_type == 'name':
+        if found_name:
+            return None
+        return ('Could not restore to the restore point %r: it is not in the archive after the backup up to segment '
+                '%s%s. Nothing was touched. Check the name (pg_create_restore_point) and that its WAL is archived.'
+                % (target, end_segment, gap_text))
+    if gap:
+        return ('Could not restore to the latest point: the archive has a gap after segment %s%s, so recovery would '
+                'stop there without saying so. Nothing was touched. Restore to a time before %s or repair the archive.'
+                % (end_segment, gap_text, iso(last_commit) or 'that segment'))
+    return None
+
+
+def rpo_seconds(reference, last_replayed):
+    if reference is None or last_replayed is None:
+        return None
+    return round(max(0.0, (reference - last_replayed).total_seconds()), 3)
+
+
+# --------------------------------------------------------------------------- the CLI
+
+def config_text(params, stanza, workdir, pg_path=None):
+    """A pgbackrest.conf for the repository options (with the secrets: write it 0600)."""
+    lines = ['[global]', 'repo1-type=%s' % params['repo_type'], 'repo1-path=%s' % params['repo_path'],
+             'log-level-console=warn', 'log-level-file=off', 'lock-path=%s' % os.path.join(workdir, 'lock'),
+             'log-path=%s' % os.path.join(workdir, 'log'), 'spool-path=%s' % os.path.join(workdir, 'spool')]
+    if params['repo_type'] == 's3':
+        lines += ['repo1-s3-bucket=%s' % params['s3_bucket'], 'repo1-s3-endpoint=%s' % params['s3_endpoint'],
+                  'repo1-storage-port=%d' % params['s3_port'], 'repo1-s3-region=%s' % params['s3_region'],
+                  'repo1-s3-uri-style=%s' % params['s3_uri_style'], 'repo1-s3-key=%s' % params['s3_key'],
+                  'repo1-s3-key-secret=%s' % params['s3_key_secret']]
+        if params.get('s3_ca_file'):
+            lines.append('repo1-storage-ca-file=%s' % params['s3_ca_file'])
+        if not params.get('s3_verify_tls', True):
+            lines.append('repo1-storage-verify-tls=n')
+    if params.get('repo_cipher_pass'):
+        lines += ['repo1-cipher-type=aes-256-cbc', 'repo1-cipher-pass=%s' % params['repo_cipher_pass']]
+    for value in lines:
+        if '\n' in value or '\r' in value:
+            raise PitrError('Could not write the pgBackRest configuration: an option holds a line break. Fix it.')
+    lines += ['', '[%s]' % stanza]
+    if pg_path:
+        lines.append('pg1-path=%s' % pg_path)
+    return '\n'.join(lines) + '\n'
+
+
+def _chown(path, user):
+    if os.geteuid() == 0 and user:
+        shutil.chown(path, user, user)
+
+
+class PgBackRest(object):
+    """pgbackrest commands as argv lists, run as ``run_as`` (through runuser when we are root)."""
+
+    def __init__(self, params, runner, pipe=None):
+        self.params = params
+        self.runner = runner
+        self.pipe = pipe or run_pipeline
+        self.stanza = params['stanza']
+        self.user = params.get('run_as') or 'postgres'
+        self.workdir = None
+        self.config = params.get('config')
+
+    def prefix(self):
+        if os.geteuid() == 0 and self.user != 'root':
+            return ['runuser', '-u', self.user, '--']
+        return []
+
+    def __enter__(self):
+        self.workdir = tempfile.mkdtemp(prefix='rbo-pitr-')
+        _chown(self.workdir, self.user)
+        if not self.config:
+            for d in ('lock', 'log', 'spool'):
+                os.mkdir(os.path.join(self.workdir, d), 0o700)
+                _chown(os.path.join(self.workdir, d), self.user)
+            path = os.path.join(self.workdir, 'pgbackrest.conf')
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, 'w') as f:
+                f.write(config_text(self.params, self.stanza, self.workdir))
+            _chown(path, self.user)
+            self.config = path
+        return self
+
+    def __exit__(self, *exc):
+        if self.workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            if not self.params.get('config'):
+                self.config = None
+
+    def argv(self, command, options=(), args=()):
+        """``pgbackrest --config=C --stanza=S <options> <command> <args>`` (options before the command)."""
+        return self.prefix() + [self.params.get('pgbackrest_bin') or 'pgbackrest', '--config=' + self.config,
+                                '--stanza=' + self.stanza] + list(options) + [command] + list(args)
+
+    def run(self, command, options=(), args=(), **kw):
+        rc, out, err = self.runner(self.argv(command, options, args), **kw)
+        if rc != 0:
+            cause = _first_error(err or out) or 'exit code %d' % rc
+            raise PitrError('Could not run pgbackrest %s for stanza %s: %s. Check the repository options and that '
+                            'the repository is reachable from this host.' % (command, self.stanza, cause))
+        return out
+
+    def info(self, now=None):
+        out = self.run('info', ['--output=json'])
+        try:
+            doc = json.loads(out)
+        except ValueError:
+            raise PitrError('Could not read pgbackrest info: its output is not JSON. Check the pgbackrest version.')
+        info = parse_info(doc, self.stanza, now=now)
+        if info['status_code'] not in (0, 2):
+            raise PitrError('Could not read the pgBackRest repository of stanza %s: %s. Check the repository options '
+                            'and that the repository is reachable from this host.'
+                            % (self.stanza, '; '.join(info['repo_errors']) or info['status']))
+        return info
+
+    def archive_segments(self, archive_id):
+        """{segment name: repository path} of the archived WAL segments (``repo-ls``)."""
+        base = 'archive/%s/%s' % (self.stanza, archive_id)
+        out = self.run('repo-ls', ['--recurse', '--output=json'], [base])
+        try:
+            listing = json.loads(out)
+        except ValueError:
+            raise PitrError('Could not list the WAL archive: repo-ls printed no JSON. Check the pgbackrest version.')
+        names = {}
+        for path, meta in listing.items():
+            name = path.rsplit('/', 1)[-1]
+            if meta.get('type') == 'file' and len(name) > 25 and name[24] == '-' and _SEG_RE.match(name[:24]):
+                names[name[:24]] = '%s/%s' % (base, path)
+        return names
+
+    def segment_events(self, segment, path, bindir, rmgrs=('Transaction', 'XLOG')):
+        """Commit/abort times and restore point names in one archived segment (repo-get | decompress > file, then
+        pg_waldump filtered to the resource managers ``rmgrs``).
+
+        ``archive-get`` would need the cluster's pg_control; ``repo-get`` reads the repository alone (decrypting).
+        The segment streams through a pipe into a file (16 MiB through run_command's buffers costs seconds)."""
+        dest = os.path.join(self.workdir, segment)
+        name = path.rsplit('/', 1)[-1]
+        ext = name.rsplit('.', 1)[-1] if '.' in name else ''
+        stages = [self.argv('repo-get', (), [path])]
+        if ext in DECOMPRESS:
+            stages.append(DECOMPRESS[ext])
+        try:
+            failure = self.pipe(stages, dest)
+            if failure:
+                raise PitrError('Could not read WAL segment %s from the repository: %s. Check that the repository is '
+                                'reachable (and that %s is installed).' % (segment, failure, DECOMPRESS.get(ext, ['-'])[0]))
+            argv = [os.path.join(bindir, 'pg_waldump')] + ['--rmgr=%s' % r for r in rmgrs] + [dest]
+            rc, out, err = self.runner(argv, environ_update={'TZ': 'UTC'})
+        finally:
+            if os.path.exists(dest):
+                os.unlink(dest)
+        if rc != 0 and 'desc:' not in out:
+            raise PitrError('Could not read WAL segment %s with pg_waldump: %s. Check that the PostgreSQL server '
+                            'binaries of the backup\'s version are installed.' % (segment, _first_error(err)))
+        return parse_waldump(out)
+
+
+def run_pipeline(stages, out_path):
+    """``stages[0] | stages[1] | ... > out_path`` without a shell; returns None, or the first failing stage's error."""
+    procs = []
+    with open(out_path, 'wb') as out:
+        prev = None
+        for i, argv in enumerate(stages):
+            last = i == len(stages) - 1
+            try:
+                p = subprocess.Popen(argv, stdin=prev if prev is not None else subprocess.DEVNULL,
+                                     stdout=out if last else subprocess.PIPE, stderr=subprocess.PIPE, cwd='/')
+            except OSError as e:
+                for q in procs:
+                    q.kill()
+                return '%s: %s' % (argv[0], e)
+            if prev is not None:
+                prev.close()
+            prev = p.stdout
+            procs.append(p)
+        errors = []
+        for p in procs:
+            err = p.stderr.read().decode('utf-8', 'replace')
+            p.wait()
+            errors.append((p.returncode, err))
+    for argv, (rc, err) in zip(stages, errors):
+        if rc != 0:
+            what = 'pgbackrest repo-get' if 'repo-get' in argv else os.path.basename(argv[0])
+            return '%s exited %d: %s' % (what, rc, _first_error(err) or 'no message')
+    return None
+
+
+DECOMPRESS = {'zst': ['zstd', '-d', '-q', '-c'], 'gz': ['gzip', '-d', '-c'], 'lz4': ['lz4', '-d', '-c'],
+              'bz2': ['bzip2', '-d', '-c']}
+
+
+def _first_error(text):
+    for line in (text or '').splitlines():
+        line = line.strip()
+        if 'ERROR' in line or 'FATAL' in line or 'error' in line:
+            return line[:300]
+    return (text or '').strip().splitlines()[-1][:300] if (text or '').strip() else ''
+
+
+def pg_bindir(version=None):
+    if version:
+        d = '/usr/lib/postgresql/%s/bin' % version
+        if os.path.isdir(d):
+            return d
+    dirs = sorted(glob.glob('/usr/lib/postgresql/*/bin'), key=lambda d: int(d.split('/')[-2]))
+    if not dirs:
+        raise PitrError('Could not find the PostgreSQL server binaries under /usr/lib/postgresql. Install the '
+                        'postgresql package of the backup\'s version, or set pg_bindir.')
+    return dirs[-1]
+
+
+# --------------------------------------------------------------------------- the reach check
+
+def check_reach(cli, info, target_type, target, bindir):
+    """Choose the backup and prove the archive reaches the target. Returns the plan; raises PitrError (refusal)."""
+    backup = choose_backup(info['backups'], target_type, target)
+    paths = cli.archive_segments(info['archive_id'])
+    segments = sorted(paths)
+    end, gap = contiguous_end(segments, backup['wal_start'])
+    if end is None:
+        raise PitrError('Could not restore: the first WAL segment of backup %s (%s) is not in the archive. Nothing '
+                        'was touched. Take a new full backup.' % (backup['label'], backup['wal_start']))
+    run = [s for s in segments if backup['wal_start'] <= s <= end]
+    last_commit, found_name, scanned = None, False, 0
+    for seg in reversed(run):
+        events = cli.segment_events(seg, paths[seg], bindir,
+                                    ('Transaction', 'XLOG') if target_type == 'name' else ('Transaction',))
+        scanned += 1
+        if target_type == 'name':
+            found_name = found_name or any(k == 'restore_point' and v == target for k, v in events)
+            if found_name and last_commit is not None:
+                break
+        times = [v for k, v in events if k in ('commit', 'abort')]
+        if times and last_commit is None:
+            last_commit = max(times)
+            if target_type != 'name':
+                break
+        if target_type == 'name' and seg <= (backup['wal_stop'] or ''):
+            break
+    refusal = judge_reach(target_type, target, last_commit, found_name, gap, end)
+    if refusal:
+        raise PitrError(refusal)
+    return {'backup': backup['label'], 'backup_stop': backup['stop'], 'wal_start': backup['wal_start'],
+            'wal_end': end, 'wal_gap': gap, 'archive_reaches': iso(last_commit), 'segments_scanned': scanned}
+
+
+def info_report(params, runner, now=None):
+    """What pitr_info returns."""
+    target_type = params.get('target_type')
+    target = None
+    if target_type:
+        target_type, target = normalize_target(target_type, params.get('target'))
+    with PgBackRest(params, runner) as cli:
+        info = cli.info(now=now)
+        result = dict(info)
+        result['reaches_target'] = None
+        if target_type:
+            bindir = params.get('pg_bindir') or pg_bindir(info['pg_version'])
+            try:
+                result['reach'] = check_reach(cli, info, target_type, target, bindir)
+                result['reaches_target'] = True
+            except PitrError as e:
+                result['reaches_target'] = False
+                result['reach_error'] = str(e)
+    return result
+
+
+# --------------------------------------------------------------------------- restore into a new data directory
+
+def _is_empty_dir(path):
+    return os.path.isdir(path) and not os.listdir(path)
+
+
+def check_new_data_dir(path):
+    if os.path.islink(path):
+        raise PitrError('Could not restore into %s: it is a symbolic link. Give a new directory.' % path)
+    if os.path.exists(path) and not _is_empty_dir(path):
+        raise PitrError('Could not restore into %s: it exists and is not empty. A restore goes only into a new '
+                        'data directory; give another path (the live cluster is never overwritten).' % path)
+
+
+class Recovered(object):
+    """The recovered cluster on a scratch port: start, wait, query, stop (all as ``user``)."""
+
+    def __init__(self, data_dir, port, user, bindir, runner):
+        self.data_dir = data_dir
+        self.port = port
+        self.user = user
+        self.bindir = bindir
+        self.runner = runner
+        self.socket_dir = None
+        self.proc = None
+        self.log = data_dir.rstrip('/') + '.recovery.log'
+
+    def prefix(self):
+        if os.geteuid() == 0 and self.user != 'root':
+            return ['runuser', '-u', self.user, '--']
+        return []
+
+    def start(self):
+        self.socket_dir = tempfile.mkdtemp(prefix='rbo-pitr-sock-')
+        _chown(self.socket_dir, self.user)
+        hba = os.path.join(self.socket_dir, 'pg_hba.conf')
+        with open(hba, 'w') as f:
+            f.write('local all %s peer\n' % self.user)
+        _chown(hba, self.user)
+        for name in ('postgresql.conf', 'pg_ident.conf'):   # Debian keeps them in /etc: the restore has none
+            p = os.path.join(self.data_dir, name)
+            if not os.path.exists(p):
+                with open(p, 'w') as f:
+                    f.write('# written by runbook.ops pitr_restore: the source kept its %s outside PGDATA\n' % name)
+                _chown(p, self.user)
+        argv = self.prefix() + [os.path.join(self.bindir, 'postgres'), '-D', self.data_dir,
+                                '-c', 'port=%d' % self.port, '-c', 'listen_addresses=',
+                                '-c', 'unix_socket_directories=%s' % self.socket_dir, '-c', 'hba_file=%s' % hba,
+                                '-c', 'archive_mode=off', '-c', 'hot_standby=on']
+        logf = open(self.log, 'ab')
+        _chown(self.log, self.user)
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                                     start_new_session=True, close_fds=True, cwd='/')
+        logf.close()
+
+    def psql(self, sql, db='postgres'):
+        argv = self.prefix() + [os.path.join(self.bindir, 'psql'), '-h', self.socket_dir, '-p', str(self.port),
+                                '-d', db, '-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-c', sql]
+        return self.runner(argv)
+
+    def log_tail(self):
+        try:
+            with open(self.log, 'rb') as f:
+                f.seek(max(0, os.path.getsize(self.log) - 8192))
+                lines = f.read().decode('utf-8', 'replace').splitlines()
+        except OSError:
+            return ''
+        fatal = [ln for ln in lines if 'FATAL' in ln or 'PANIC' in ln]
+        return (fatal or lines or [''])[-1].strip()[:400]
+
+    def wait(self, action, timeout):
+        deadline = time.monotonic() + timeout
+        sql = ('SELECT NOT pg_is_in_recovery()' if action == 'promote'
+               else "SELECT pg_get_wal_replay_pause_state() = 'paused'")
+        while True:
+            if self.proc.poll() is not None:
+                raise PitrError('Could not recover the cluster in %s: PostgreSQL stopped (%s). The restored data '
+                                'directory is left there for inspection; remove it with state=absent. The live '
+                                'cluster was not touched.' % (self.data_dir, self.log_tail()))
+            rc, out, _err = self.psql(sql)
+            if rc == 0 and out.strip() == 't':
+                return
+            if time.monotonic() > deadline:
+                raise PitrError('Could not recover the cluster in %s within %d s (last log line: %s). It is left '
+                                'running on port %d; remove it with state=absent.'
+                                % (self.data_dir, timeout, self.log_tail(), self.port))
+            time.sleep(0.5)
+
+    def stop(self):
+        argv = self.prefix() + [os.path.join(self.bindir, 'pg_ctl'), 'stop', '-D', self.data_dir, '-m', 'fast',
+                                '-w', '-t', '120']
+        return self.runner(argv)
+
+
+def _timestamp(text):
+    text = (text or '').strip()
+    if not text:
+        return None
+    m = re.match(r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?)([+-]\d\d)(?::?(\d\d))?$', text)
+    if not m:
+        return None
+    dt = datetime.datetime.strptime(m.group(1) + ('' if '.' in m.group(1) else '.0'), '%Y-%m-%d %H:%M:%S.%f')
+    off = datetime.timedelta(hours=abs(int(m.group(2))), minutes=int(m.group(3) or 0))
+    return dt.replace(tzinfo=datetime.timezone(off if m.group(2)[0] == '+' else -off)).astimezone(
+        datetime.timezone.utc)
+
+
+def run_verifications(cluster, queries):
+    """[{sql, database, value, ok, error}] for each verification query (first column of the first row)."""
+    results = []
+    for q in queries or []:
+        rc, out, err = cluster.psql(q['sql'], db=q.get('database') or 'postgres')
+        value = (out.splitlines() or [''])[0].strip() if rc == 0 else None
+        ok = rc == 0 and (q.get('expect') is None or value == str(q['expect']))
+        results.append({'sql': q['sql'], 'database': q.get('database') or 'postgres', 'value': value,
+                        'expect': q.get('expect'), 'ok': ok, 'error': _first_error(err) if rc != 0 else None})
+    return results
+
+
+def restore(params, runner, check_mode=False, now=None):
+    """pitr_restore, state=present."""
+    target_type, target = normalize_target(params['target_type'], params.get('target'))
+    data_dir = os.path.abspath(params['data_dir'])
+    check_new_data_dir(data_dir)
+    started = time.monotonic()
+    with PgBackRest(params, runner) as cli:
+        info = cli.info(now=now)
+        bindir = params.get('pg_bindir') or pg_bindir(info['pg_version'])
+        plan = check_reach(cli, info, target_type, target, bindir)
+        plan['check_s'] = round(time.monotonic() - started, 2)
+        result = {'changed': True, 'data_dir': data_dir, 'port': params['port'], 'target_type': target_type,
+                  'recovery_target': iso(target) if target_type == 'time' else target, 'plan': plan}
+        if check_mode:
+            return result
+        if not os.path.exists(data_dir):
+            os.makedirs(data_dir, 0o700)
+        os.chmod(data_dir, 0o700)
+        _chown(data_dir, cli.user)
+        options = ['--pg1-path=' + data_dir, '--set=' + plan['backup'], '--target-timeline=current']
+        if target_type == 'time':
+            options += ['--type=time', '--target=' + format_pg_time(target)]
+        elif target_type == 'name':
+            options += ['--type=name', '--target=' + target]
+        if target_type != 'latest':
+            options.append('--target-action=' + params['target_action'])
+        started = time.monotonic()
+        cli.run('restore', options)
+        restored_s = time.monotonic() - started
+        cluster = Recovered(data_dir, params['port'], cli.user, bindir, runner)
+        cluster.start()
+        action = 'promote' if target_type == 'latest' else params['target_action']
+        cluster.wait(action, params['recovery_timeout'])
+    recovered_s = time.monotonic() - started
+    rc, out, err = cluster.psql("SELECT coalesce(pg_last_xact_replay_timestamp()::text, '')")
+    last = _timestamp(out) if rc == 0 else None
+    checks = run_verifications(cluster, params.get('verify_queries'))
+    verified_s = time.monotonic() - started
+    reference = target if target_type == 'time' else (now or utcnow())
+    if params.get('failure_time'):
+        reference = parse_target_time(params['failure_time'])
+    marker = {'port': params['port'], 'socket_dir': cluster.socket_dir, 'backup': plan['backup'],
+              'recovery_target': result['recovery_target'], 'created_at': iso(now or utcnow())}
+    with open(os.path.join(data_dir, MARKER), 'w') as f:
+        json.dump(marker, f)
+    result.update({'socket_dir': cluster.socket_dir, 'last_replayed': iso(last),
+                   'rpo_s': rpo_seconds(reference, last), 'verifications': checks,
+                   'restore_s': round(restored_s, 2), 'recovery_s': round(recovered_s, 2),
+                   'verify_s': round(verified_s, 2), 'running': True, 'log': cluster.log})
+    failed = [c for c in checks if not c['ok']]
+    if failed:
+        cluster.stop()
+        result['running'] = False
+        raise PitrError('Could not verify the recovered cluster in %s: %d verification quer%s failed (first: %s -> '
+                        '%s). It is stopped and left there for inspection; the live cluster was not touched.'
+                        % (data_dir, len(failed), 'y' if len(failed) == 1 else 'ies', failed[0]['sql'][:80],
+                           failed[0]['error'] or failed[0]['value']), result)
+    if not params.get('keep_running', True):
+        cluster.stop()
+        result['running'] = False
+    return result
+
+
+def remove(params, runner, check_mode=False):
+    """pitr_restore, state=absent: stop and remove a data directory this module restored (marker checked)."""
+    data_dir = os.path.abspath(params['data_dir'])
+    if not os.path.exists(data_dir):
+        return {'changed': False, 'data_dir': data_dir, 'removed': False}
+    marker_path = os.path.join(data_dir, MARKER)
+    if not os.path.isfile(marker_path):
+        raise PitrError('Could not remove %s: it holds no %s marker, so pitr_restore did not create it. Remove it by '
+                        'hand if it is really a scratch copy.' % (data_dir, MARKER))
+    try:
+        with open(marker_path) as f:
+            marker = json.load(f)
+    except ValueError:
+        marker = {}
+    result = {'changed': True, 'data_dir': data_dir, 'removed': True}
+    if check_mode:
+        return result
+    if os.path.exists(os.path.join(data_dir, 'postmaster.pid')):
+        bindir = params.get('pg_bindir') or pg_bindir()
+        cluster = Recovered(data_dir, marker.get('port') or 0, params.get('run_as') or 'postgres', bindir, runner)
+        rc, _out, err = cluster.stop()
+        if rc != 0 and os.path.exists(os.path.join(data_dir, 'postmaster.pid')):
+            raise PitrError('Could not stop the recovered cluster in %s: %s. Stop it with pg_ctl, then run again.'
+                            % (data_dir, _first_error(err)))
+    shutil.rmtree(data_dir)
+    sock = marker.get('socket_dir')
+    if sock and os.path.basename(sock).startswith('rbo-pitr-sock-'):
+        shutil.rmtree(sock, ignore_errors=True)
+    log = data_dir.rstrip('/') + '.recovery.log'
+    if os.path.exists(log):
+        os.unlink(log)
+    return result
