@@ -83,6 +83,11 @@ lab-dr: bootstrap lab-image
 bench: bootstrap
 	cd $(REPO) && for b in bench/*/run.sh; do echo "==> $$b"; bash $$b; done
 
+# the execution environment AWX runs jobs in (execution-environment.yml), tagged by a hash of its inputs
+.PHONY: ee
+ee: bootstrap
+	$(REPO)/scripts/ee.sh
+
 # mutation testing of the safety rules (mutmut, installed on demand from requirements-mutants.txt; not in make test)
 mutants: bootstrap
 	$(REPO)/scripts/mutants.sh
