@@ -191,6 +191,30 @@ def _rollback(reports):
     return {'hosts': hosts}, summary or 'nothing rolled back'
 
 
+def _pitr(reports):
+    recoveries = {}
+    for host, r in _per_host(_first(reports)).items():
+        recoveries[host] = dict((k, r.get(k)) for k in ('recovery_target', 'last_replayed', 'rpo_s', 'recovery_s'))
+    summary = '; '.join('%s: recovered to %s (RPO %s s)' % (h, r['last_replayed'] or r['recovery_target'], r['rpo_s'])
+                        for h, r in sorted(recoveries.items()))
+    return {'recoveries': recoveries}, summary or 'no recovery'
+
+
+def _queues(reports):
+    rep = _first(reports) or {}
+    queues = {}
+    for host, entry in sorted((rep.get('hosts') or {}).items()) if isinstance(rep.get('hosts'), dict) else []:
+        for queue in (entry or {}).get('queues') or []:
+            if isinstance(queue, dict) and queue.get('name'):
+                figures = dict((k, queue.get(k)) for k in ('waiting', 'paused', 'oldest_wait_s', 'failed_rate_pct')
+                               if k in queue)
+                figures['failed'] = (queue.get('counts') or {}).get('failed')
+                queues['%s/%s' % (host, queue['name'])] = figures
+    summary = '%d queue(s): %s' % (len(queues), ', '.join(
+        '%s %s waiting' % (name, q.get('waiting')) for name, q in sorted(queues.items())[:10])) if queues else ''
+    return {'queues': queues}, summary or 'no queue reported'
+
+
 def _none(reports):
     """A runbook without figures yet: the record still says which reports it wrote."""
     return {}, '%d report(s)' % len(reports)
@@ -211,9 +235,9 @@ FIGURES = {
     'rollback': _rollback,
     'rollback_frontend': _rollback,
     # playbooks of this wave's other parts: the record without figures until their roles' reports are read here
-    'queues': _none,
+    'queues': _queues,
     'pitr_setup': _none,
-    'pitr_restore': _none,
+    'pitr_restore': _pitr,
 }
 
 
