@@ -69,19 +69,15 @@ import re
 import secrets
 import socket
 import stat
-import traceback
-
-BOTO3_IMP_ERR = None
-try:
-    import boto3
-    import botocore.config
-    import botocore.exceptions
-    HAS_BOTO3 = True
-except ImportError:
-    BOTO3_IMP_ERR = traceback.format_exc()
-    HAS_BOTO3 = False
 
 from ansible.module_utils.basic import missing_required_lib
+
+from ansible_collections.runbook.ops.plugins.module_utils import _lazy
+
+# boto3 is imported on first use (a local store never pays for it)
+HAS_BOTO3, BOTO3_IMP_ERR = _lazy.available('boto3', 'botocore')
+boto3 = _lazy.module('boto3')
+botocore = _lazy.module('botocore')
 
 from ansible_collections.runbook.ops.plugins.module_utils import redaction
 from ansible_collections.runbook.ops.plugins.module_utils._time import utcnow

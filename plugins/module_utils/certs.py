@@ -17,19 +17,18 @@ import os
 import socket
 import ssl
 import struct
-import traceback
 
-CRYPTOGRAPHY_IMP_ERR = None
-try:
-    from cryptography import x509
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
-    from cryptography.x509.oid import ExtensionOID, NameOID
-    HAS_CRYPTOGRAPHY = True
-except ImportError:
-    CRYPTOGRAPHY_IMP_ERR = traceback.format_exc()
-    HAS_CRYPTOGRAPHY = False
+from ansible_collections.runbook.ops.plugins.module_utils import _lazy
+
+# cryptography is imported on first use
+HAS_CRYPTOGRAPHY, CRYPTOGRAPHY_IMP_ERR = _lazy.available('cryptography')
+x509 = _lazy.module('cryptography.x509')
+crypto_exceptions = _lazy.module('cryptography.exceptions')
+serialization = _lazy.module('cryptography.hazmat.primitives.serialization')
+ec = _lazy.module('cryptography.hazmat.primitives.asymmetric.ec')
+rsa = _lazy.module('cryptography.hazmat.primitives.asymmetric.rsa')
+ExtensionOID = _lazy.attr('cryptography.x509.oid', 'ExtensionOID')
+NameOID = _lazy.attr('cryptography.x509.oid', 'NameOID')
 
 from ansible_collections.runbook.ops.plugins.module_utils._time import utcnow
 
@@ -258,7 +257,7 @@ def is_self_signed(cert):
     try:
         cert.verify_directly_issued_by(cert)
         return True
-    except (ValueError, TypeError, InvalidSignature):
+    except (ValueError, TypeError, crypto_exceptions.InvalidSignature):
         return False
 
 

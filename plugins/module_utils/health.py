@@ -31,7 +31,6 @@ import socket
 import ssl
 import threading
 import time
-import traceback
 from http.client import HTTPException
 
 from urllib.error import HTTPError, URLError
@@ -44,17 +43,16 @@ from ansible_collections.runbook.ops.plugins.module_utils import postgres as pg_
 from ansible_collections.runbook.ops.plugins.module_utils import probe as probe_base
 from ansible_collections.runbook.ops.plugins.module_utils import health_cpu
 from ansible_collections.runbook.ops.plugins.module_utils import health_log
+from ansible_collections.runbook.ops.plugins.module_utils import health_mysql
+from ansible_collections.runbook.ops.plugins.module_utils import health_queue
+from ansible_collections.runbook.ops.plugins.module_utils import health_wal
 from ansible_collections.runbook.ops.plugins.module_utils import redis_client as redis_utils
 from ansible_collections.runbook.ops.plugins.module_utils import redaction
 from ansible_collections.runbook.ops.plugins.module_utils._time import utcnow
 
-CRYPTOGRAPHY_IMP_ERR = None
-try:
-    from cryptography import x509
-    HAS_CRYPTOGRAPHY = True
-except ImportError:
-    CRYPTOGRAPHY_IMP_ERR = traceback.format_exc()
-    HAS_CRYPTOGRAPHY = False
+# cryptography is imported on first use (certs.py's stand-in)
+HAS_CRYPTOGRAPHY, CRYPTOGRAPHY_IMP_ERR = cert_utils.HAS_CRYPTOGRAPHY, cert_utils.CRYPTOGRAPHY_IMP_ERR
+x509 = cert_utils.x509
 
 # The probe vocabulary is probe.py's (shared with the probe types that live in their own files).
 OK, WARNING, CRITICAL = probe_base.OK, probe_base.WARNING, probe_base.CRITICAL
@@ -792,30 +790,6 @@ def probe_tcp(check):
     return ProbeResult({'reachable': True, 'latency_ms': _ms(elapsed)})
 
 
-PG_STATS_SQL = """
-SELECT current_setting('max_connections')::int,
-       (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),
-       (SELECT coalesce(max(extract(epoch FROM clock_timestamp() - query_start)), 0)::float8
-          FROM pg_stat_activity
-         WHERE backend_type = 'client backend' AND state <> 'idle' AND pid <> pg_backend_pid()),
-       (SELECT count(*) FROM pg_locks WHERE NOT granted),
-       pg_is_in_recovery(),
-       current_setting('server_version')
-"""
-PG_PRIMARY_SQL = """
-SELECT count(*),
-       max(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn))::float8,
-       max(extract(epoch FROM replay_lag))::float8
-  FROM pg_stat_replication
-"""
-PG_REPLICA_SQL = """
-SELECT pg_wal_lsn_diff(received, replayed)::float8,
-       CASE WHEN received = replayed THEN 0
-            ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END::float8
-  FROM (SELECT pg_last_wal_receive_lsn() AS received, pg_last_wal_replay_lsn() AS replayed) AS positions
-"""
-
-
 def _pg_params(check):
     params = {k: check.get(k) for k in pg_utils.POSTGRES_OPTION_NAMES}
     if params.get('connect_timeout') is None:
@@ -827,45 +801,28 @@ def _pg_params(check):
 def probe_postgres(check):
     params = _pg_params(check)
     target = pg_utils.describe_target(params, dbname=params.get('login_db'))
-    start = time.monotonic()
     try:
-        conn = pg_utils.connect(params, dbname=params.get('login_db'), autocommit=True,
-                                application_name='runbook.ops health_check')
-    except pg_utils.psycopg.Error as exc:
-        raise ProbeError('Could not connect to postgres %s: %s' % (
-            target, _one_line(pg_utils.redact(redact(exc, check), params))))
-    try:
-        with conn:
-            connected = time.monotonic()
-            conn.execute('SELECT 1').fetchone()
-            latency = time.monotonic() - connected
-            conn.execute('SELECT set_config(%s, %s, false)', ('statement_timeout', str(int(check['timeout'] * 1000))))
-            row = conn.execute(PG_STATS_SQL).fetchone()
-            max_conn, conns, longest, ungranted, in_recovery, version = row
-            metrics = {
-                'reachable': True,
-                'connect_ms': _ms(connected - start),
-                'latency_ms': _ms(latency),
-                'server_version': version,
-                'role': 'replica' if in_recovery else 'primary',
-                'max_connections': max_conn,
-                'connections': conns,
-                'connections_pct': _pct(conns, max_conn),
-                'longest_query_s': round(float(longest or 0), 3),
-                'ungranted_locks': ungranted,
-            }
-            if in_recovery:
-                lag_bytes, lag_s = conn.execute(PG_REPLICA_SQL).fetchone()
-                metrics['replicas'] = None
-            else:
-                replicas, lag_bytes, lag_s = conn.execute(PG_PRIMARY_SQL).fetchone()
-                metrics['replicas'] = replicas
-            metrics['replication_lag_bytes'] = None if lag_bytes is None else int(lag_bytes)
-            metrics['replication_lag_s'] = None if lag_s is None else round(float(lag_s), 3)
-    except pg_utils.psycopg.Error as exc:
-        raise ProbeError('Could not query postgres %s: %s' % (
-            target, _one_line(pg_utils.redact(redact(exc, check), params))))
-    return ProbeResult(metrics)
+        facts = pg_utils.server_health(params, check['timeout'], dbname=params.get('login_db'),
+                                       application_name='runbook.ops health_check')
+    except pg_utils.ServerCheckError as exc:
+        raise ProbeError('Could not %s postgres %s: %s' % (
+            'connect to' if exc.stage == 'connect' else 'query', target,
+            _one_line(pg_utils.redact(redact(exc.cause, check), params))))
+    return ProbeResult({
+        'reachable': True,
+        'connect_ms': _ms(facts['connect_s']),
+        'latency_ms': _ms(facts['latency_s']),
+        'server_version': facts['server_version'],
+        'role': 'replica' if facts['in_recovery'] else 'primary',
+        'max_connections': facts['max_connections'],
+        'connections': facts['connections'],
+        'connections_pct': _pct(facts['connections'], facts['max_connections']),
+        'longest_query_s': facts['longest_query_s'],
+        'ungranted_locks': facts['ungranted_locks'],
+        'replicas': facts['replicas'],
+        'replication_lag_bytes': facts['replication_lag_bytes'],
+        'replication_lag_s': facts['replication_lag_s'],
+    })
 
 
 def _redis_params(check):
@@ -887,52 +844,29 @@ def _no_retry():
 
 def probe_redis(check):
     params = _redis_params(check)
-    target = redis_utils.describe_target(params)
-    client = redis_utils.make_client(params, **_no_retry())
     try:
-        start = time.monotonic()
-        client.ping()                       # connects (and authenticates)
-        connected = time.monotonic()
-        client.ping()
-        latency = time.monotonic() - connected
-        info = client.info()
-        maxclients = info.get('maxclients')
-        if maxclients is None:
-            try:
-                maxclients = int(client.config_get('maxclients').get('maxclients'))
-            except (redis_utils.redis.RedisError, TypeError, ValueError):
-                maxclients = None
+        facts = redis_utils.server_health(params, **_no_retry())
     except redis_utils.redis.RedisError as exc:
         raise ProbeError('Could not query redis %s: %s' % (
-            target, _one_line(redis_utils.redact(redact(exc, check), params))))
-    finally:
-        try:
-            client.close()
-        except Exception:  # pylint: disable=broad-except
-            pass
-    used = int(info.get('used_memory', 0))
-    maxmemory = int(info.get('maxmemory', 0) or 0)
-    hits = int(info.get('keyspace_hits', 0))
-    misses = int(info.get('keyspace_misses', 0))
-    clients = int(info.get('connected_clients', 0))
-    metrics = {
+            redis_utils.describe_target(params), _one_line(redis_utils.redact(redact(exc, check), params))))
+    hits, misses, maxclients = facts['keyspace_hits'], facts['keyspace_misses'], facts['maxclients']
+    return ProbeResult({
         'reachable': True,
-        'connect_ms': _ms(connected - start),
-        'latency_ms': _ms(latency),
-        'redis_version': info.get('redis_version'),
-        'role': info.get('role'),
-        'used_memory': used,
-        'maxmemory': maxmemory,
-        'memory_pct': _pct(used, maxmemory),
+        'connect_ms': _ms(facts['connect_s']),
+        'latency_ms': _ms(facts['latency_s']),
+        'redis_version': facts['redis_version'],
+        'role': facts['role'],
+        'used_memory': facts['used_memory'],
+        'maxmemory': facts['maxmemory'],
+        'memory_pct': _pct(facts['used_memory'], facts['maxmemory']),
         'keyspace_hits': hits,
         'keyspace_misses': misses,
         'hit_rate': _pct(hits, hits + misses),
-        'evicted_keys': int(info.get('evicted_keys', 0)),
-        'connected_clients': clients,
+        'evicted_keys': facts['evicted_keys'],
+        'connected_clients': facts['connected_clients'],
         'maxclients': maxclients,
-        'clients_pct': _pct(clients, maxclients) if maxclients else None,
-    }
-    return ProbeResult(metrics)
+        'clients_pct': _pct(facts['connected_clients'], maxclients) if maxclients else None,
+    })
 
 
 def probe_disk(check):
@@ -1158,6 +1092,9 @@ PROBES = {
 EXTRA_PROBE_TYPES = (
     health_cpu.PROBE_TYPE,
     health_log.PROBE_TYPE,
+    health_mysql.PROBE_TYPE,
+    health_queue.PROBE_TYPE,
+    health_wal.PROBE_TYPE,
 )
 EXTRA_TYPES_BY_NAME = {}
 

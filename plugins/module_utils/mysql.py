@@ -23,17 +23,14 @@ import contextlib
 import os
 import shutil
 import tempfile
-import traceback
 
 from ansible_collections.runbook.ops.plugins.module_utils import redaction
 
-PYMYSQL_IMP_ERR = None
-try:
-    import pymysql
-    HAS_PYMYSQL = True
-except ImportError:
-    PYMYSQL_IMP_ERR = traceback.format_exc()
-    HAS_PYMYSQL = False
+from ansible_collections.runbook.ops.plugins.module_utils import _lazy
+
+# PyMySQL is imported on first use
+HAS_PYMYSQL, PYMYSQL_IMP_ERR = _lazy.available('pymysql')
+pymysql = _lazy.module('pymysql')
 
 ENGINES = ('postgresql', 'mysql')
 DEFAULT_PORT = 3306

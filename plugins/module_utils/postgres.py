@@ -12,16 +12,13 @@ passed through the environment and never on argv.
 from __future__ import annotations
 
 import time
-import traceback
 
-PSYCOPG_IMP_ERR = None
-try:
-    import psycopg  # noqa: F401  pylint: disable=unused-import
-    from psycopg import sql  # noqa: F401  pylint: disable=unused-import
-    HAS_PSYCOPG = True
-except ImportError:
-    PSYCOPG_IMP_ERR = traceback.format_exc()
-    HAS_PSYCOPG = False
+from ansible_collections.runbook.ops.plugins.module_utils import _lazy
+
+# psycopg is imported on first use
+HAS_PSYCOPG, PSYCOPG_IMP_ERR = _lazy.available('psycopg')
+psycopg = _lazy.module('psycopg')
+sql = _lazy.module('psycopg.sql')
 
 from ansible_collections.runbook.ops.plugins.module_utils import redaction
 

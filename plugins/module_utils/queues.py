@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-import traceback
 
+from ansible_collections.runbook.ops.plugins.module_utils import _lazy
 from ansible_collections.runbook.ops.plugins.module_utils.redis_client import (
     client_kwargs,
     describe_target,
@@ -29,29 +29,12 @@ from ansible_collections.runbook.ops.plugins.module_utils.redis_client import (
     redact,
 )
 
-BULLMQ_IMP_ERR = None
-try:
-    import redis.asyncio as redis_asyncio
-    from bullmq import Queue as BullQueue
-    HAS_BULLMQ = True
-except ImportError:
-    BULLMQ_IMP_ERR = traceback.format_exc()
-    HAS_BULLMQ = False
-    redis_asyncio = BullQueue = None
-
-try:
-    from redis.exceptions import (
-        AuthenticationError,
-        ConnectionError as RedisConnectionError,
-        NoPermissionError,
-        RedisError,
-        ResponseError,
-        TimeoutError as RedisTimeoutError,
-    )
-except ImportError:  # reported by the modules through redis_client.HAS_REDIS
-    class RedisError(Exception):
-        """Stand-in so that ``except`` clauses stay valid without redis-py."""
-    AuthenticationError = RedisConnectionError = NoPermissionError = ResponseError = RedisTimeoutError = RedisError
+# bullmq and redis-py are imported on first use (a health check without queue probes never pays for them);
+# ``except`` clauses name redis_exceptions.<Error>, resolved when an exception is being matched
+HAS_BULLMQ, BULLMQ_IMP_ERR = _lazy.available('bullmq', 'redis')
+redis_asyncio = _lazy.module('redis.asyncio')
+BullQueue = _lazy.attr('bullmq', 'Queue')
+redis_exceptions = _lazy.module('redis.exceptions')
 
 
 ENGINES = ('bullmq', 'bull', 'celery')
@@ -198,13 +181,13 @@ def error_from_redis(exc, params, verb):
     """A QueueError with an operator message for a redis-py exception (password masked)."""
     target = describe_target(params)
     text = redact(str(exc), params)
-    if isinstance(exc, AuthenticationError) or 'WRONGPASS' in text or 'NOAUTH' in text or 'invalid password' in text:
+    if isinstance(exc, redis_exceptions.AuthenticationError) or 'WRONGPASS' in text or 'NOAUTH' in text or 'invalid password' in text:
         return QueueError('Could not %s: Redis at %s refused the credentials (%s). Check username and password.'
                           % (verb, target, text), target=target)
-    if isinstance(exc, NoPermissionError) or 'NOPERM' in text:
+    if isinstance(exc, redis_exceptions.NoPermissionError) or 'NOPERM' in text:
         return QueueError('Could not %s: the Redis user may not run a command it needs (%s). Grant the user '
                           '+@read +@write +@scripting +client|list on the queue keys.' % (verb, text), target=target)
-    if isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError)):
+    if isinstance(exc, (redis_exceptions.ConnectionError, redis_exceptions.TimeoutError, OSError)):
         return QueueError('Could not %s: Redis at %s is unreachable (%s). Check host, port, tls and that the '
                           'server runs.' % (verb, target, text), target=target)
     return QueueError('Could not %s: Redis at %s answered with an error (%s).' % (verb, target, text),
@@ -245,7 +228,7 @@ def _run_bullmq(coro, params, verb):
         return asyncio.run(coro)
     except QueueError:
         raise
-    except (RedisError, OSError) as exc:
+    except (redis_exceptions.RedisError, OSError) as exc:
         raise error_from_redis(exc, params, verb)
 
 
@@ -272,7 +255,7 @@ class _Session(object):
     async def close(self):
         try:
             await self.conn.aclose()
-        except (RedisError, OSError):
+        except (redis_exceptions.RedisError, OSError):
             pass
 
 
@@ -344,7 +327,7 @@ async def _oldest_wait_s(q, now):
 async def _workers(q, warn):
     try:
         workers = await q.get_workers()
-    except (ResponseError, NoPermissionError) as exc:
+    except (redis_exceptions.ResponseError, redis_exceptions.NoPermissionError) as exc:
         warn('Could not list the workers of queue %s (CLIENT LIST refused: %s); workers is null.' % (q.name, exc))
         return None
     out = []

@@ -18,8 +18,8 @@ refused with a message.
 from __future__ import annotations
 
 import json
-import traceback
 
+from ansible_collections.runbook.ops.plugins.module_utils import _lazy
 from ansible_collections.runbook.ops.plugins.module_utils.queues import (
     CELERY_RESTART_NOTE,
     GUARDED_ACTIONS,
@@ -33,25 +33,16 @@ from ansible_collections.runbook.ops.plugins.module_utils.redis_client import (
     redact,
 )
 
-CELERY_IMP_ERR = None
-try:
-    from celery import Celery
-    from kombu.transport.redis import PRIORITY_STEPS, Channel as KombuRedisChannel
-    HAS_CELERY = True
-except ImportError:
-    CELERY_IMP_ERR = traceback.format_exc()
-    HAS_CELERY = False
-    Celery = KombuRedisChannel = None
-    PRIORITY_STEPS = [0, 3, 6, 9]
+# celery and kombu are imported on first use (a health check without celery probes never pays for them)
+HAS_CELERY, CELERY_IMP_ERR = _lazy.available('celery', 'kombu')
+Celery = _lazy.attr('celery', 'Celery')
+PRIORITY_STEPS = _lazy.attr('kombu.transport.redis', 'PRIORITY_STEPS')
+redis_exceptions = _lazy.module('redis.exceptions')
 
-try:
-    from redis.exceptions import RedisError
-except ImportError:
-    class RedisError(Exception):
-        """Stand-in so that ``except`` clauses stay valid without redis-py."""
-
-SEP = KombuRedisChannel.sep if KombuRedisChannel is not None else '\x06\x16'
-UNACKED_KEY = KombuRedisChannel.unacked_key if KombuRedisChannel is not None else 'unacked'
+# kombu's Redis transport: the separator of its binding entries and its unacked hash (kombu.transport.redis.
+# Channel.sep and .unacked_key; a unit test checks they still are kombu's)
+SEP = '\x06\x16'
+UNACKED_KEY = 'unacked'
 BINDING_PREFIX = '_kombu.binding.'
 # per-queue unacked counts parse every entry of the unacked hash: only below this size
 UNACKED_SCAN_MAX = 20000
@@ -128,7 +119,7 @@ class CeleryBroker(object):
     def connect(self, verb):
         try:
             self.client.ping()
-        except (RedisError, OSError) as exc:
+        except (redis_exceptions.RedisError, OSError) as exc:
             raise error_from_redis(exc, self.params, verb)
         self.app = make_app(self.params)
 
@@ -178,7 +169,7 @@ class CeleryBroker(object):
         try:
             insp = self.app.control.inspect(timeout=self.timeout, limit=limit, destination=destination)
             return getattr(insp, method)() or {}
-        except (RedisError, OSError) as exc:
+        except (redis_exceptions.RedisError, OSError) as exc:
             raise error_from_redis(exc, self.params, 'ask the Celery workers (%s)' % method)
 
     def workers(self, detail=True):
@@ -240,7 +231,7 @@ def celery_info(params, names, warn):
         workers = broker.workers()
         names = _resolve(broker, names, workers)
         records, total_unacked = _records(broker, names, workers)
-    except (RedisError, OSError) as exc:
+    except (redis_exceptions.RedisError, OSError) as exc:
         raise error_from_redis(exc, params, 'read the Celery queues')
     finally:
         broker.close()
@@ -252,7 +243,7 @@ def _broadcast(broker, command, queue, destination):
     try:
         method = getattr(broker.app.control, command)
         replies = method(queue, destination=destination, reply=True, timeout=broker.timeout) or []
-    except (RedisError, OSError) as exc:
+    except (redis_exceptions.RedisError, OSError) as exc:
         raise error_from_redis(exc, broker.params, '%s on the Celery workers' % command)
     answered = {}
     for reply in replies:
@@ -313,7 +304,7 @@ def celery_control(params, names, check_mode, warn):
                         conn.default_channel.queue_purge(name)
             rec['ready_after'] = ready if check_mode else broker.ready(name)[0]
             records.append(rec)
-    except (RedisError, OSError) as exc:
+    except (redis_exceptions.RedisError, OSError) as exc:
         raise error_from_redis(exc, params, '%s the Celery queues' % action)
     except QueueError as exc:
         exc.result.setdefault('queues', records)

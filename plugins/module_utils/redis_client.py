@@ -10,15 +10,12 @@ hang against a plain-text localhost server.
 from __future__ import annotations
 
 import time
-import traceback
 
-REDIS_IMP_ERR = None
-try:
-    import redis  # noqa: F401  pylint: disable=unused-import
-    HAS_REDIS = True
-except ImportError:
-    REDIS_IMP_ERR = traceback.format_exc()
-    HAS_REDIS = False
+from ansible_collections.runbook.ops.plugins.module_utils import _lazy
+
+# redis-py is imported on first use
+HAS_REDIS, REDIS_IMP_ERR = _lazy.available('redis')
+redis = _lazy.module('redis')
 
 from ansible_collections.runbook.ops.plugins.module_utils import redaction
 
