@@ -133,74 +133,16 @@ def parse_tool_version(text):
 
 
 def validate_manifest(manifest, backup_id=None):
-    """Problems of a MySQL manifest (empty when well-formed): backup_store's checks, with this engine's
-    engine/format/version fields."""
-    if not isinstance(manifest, dict):
-        return ['the manifest is not a JSON object']
-    problems = []
-    if manifest.get('engine') != 'mysql':
-        problems.append('field engine is not mysql')
-    if manifest.get('format') != FORMAT:
-        problems.append('field format is not %s' % FORMAT)
-    version = manifest.get('dump_version')
-    if not isinstance(version, str) or not bs.VERSION_NUMBER_RE.match(version):
-        problems.append('field dump_version is not a version number (like 10.11.14)')
-        version = '0'
-    # backup_store knows the PostgreSQL shape only: check the rest through it
-    shaped = dict(manifest, engine=bs.ENGINES[0], format=bs.FORMATS[0], pg_dump_version=version)
-    return problems + bs.validate_manifest(shaped, backup_id)
-
-
-def _entry_reason(manifest, names, verify_checksum, store, bid):
-    actual = names.get(manifest['data_key'])
-    if actual is None:
-        return 'the data object %s is missing' % manifest['data_key']
-    if actual < manifest['size']:
-        return 'the data object is %d bytes, the manifest says %d (truncated)' % (actual, manifest['size'])
-    if actual > manifest['size']:
-        return 'the data object is %d bytes, the manifest says %d (larger than recorded: corrupted or ' \
-               'overwritten)' % (actual, manifest['size'])
-    g = manifest.get('globals')
-    if g and names.get(g['key']) != g['size']:
-        return 'the globals object %s is missing or has the wrong size' % g['key']
-    if verify_checksum:
-        digest, _n = bs.sha256_of(store, bs.backup_key(bid, manifest['data_key']))
-        if digest != manifest['sha256']:
-            return 'sha256 mismatch: manifest %s, data %s' % (manifest['sha256'], digest)
-    return ''
+    """Problems of a MySQL manifest (empty when well-formed): backup_store's checks for engine mysql."""
+    if isinstance(manifest, dict) and manifest.get('engine') != 'mysql':
+        return ['field engine is not mysql']
+    return bs.validate_manifest(manifest, backup_id, engine='mysql')
 
 
 def list_backups(store, database=None, verify_checksum=False, now=None):
-    """``backup_store.list_backups`` for a store holding MySQL backups: the entries whose manifest says
-    ``engine: mysql`` are judged by :func:`validate_manifest` (backup_store knows PostgreSQL manifests only)."""
-    now = now or bs.utcnow()
-    entries = bs.list_backups(store, database=None, verify_checksum=verify_checksum, now=now)
-    names_of = {}
-    for key, size in store.list_objects().items():
-        bid, _sep, name = key.partition('/')
-        names_of.setdefault(bid, {})[name] = size
-    out = []
-    for e in entries:
-        if not e['valid'] and e['manifest'] is None and bs.MANIFEST_NAME in names_of.get(e['id'], {}):
-            try:
-                manifest = json.loads(store.read_bytes(bs.backup_key(e['id'], bs.MANIFEST_NAME)).decode('utf-8'))
-            except (ValueError, UnicodeDecodeError):
-                manifest = None
-            if isinstance(manifest, dict) and manifest.get('engine') == 'mysql':
-                problems = validate_manifest(manifest, e['id'])
-                if problems:
-                    e = dict(e, reason='the manifest of backup %s is invalid: %s' % (e['id'], '; '.join(problems)))
-                else:
-                    created = bs.parse_time(manifest['created_at'])
-                    reason = _entry_reason(manifest, names_of[e['id']], verify_checksum, store, e['id'])
-                    e = dict(e, manifest=manifest, database=manifest['database'], created_at=bs.format_time(created),
-                             age_s=round((now - created).total_seconds(), 3), size=manifest['size'],
-                             tags=manifest.get('tags') or {}, valid=not reason, reason=reason or 'ok')
-        out.append(e)
-    if database is not None:
-        out = [e for e in out if bs._belongs_to(e, database)]  # pylint: disable=protected-access
-    out.sort(key=bs.entry_order, reverse=True)
-    return out
+    """backup_store's catalogue with the MySQL backups valid (the backups of other engines are listed, not valid,
+    so a MySQL restore never picks them and retention leaves them alone)."""
+    return bs.list_backups(store, database=database, verify_checksum=verify_checksum, now=now, engine='mysql')
 
 
 def retain(store, db, backup_id, policy, now=None):
