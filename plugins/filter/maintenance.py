@@ -10,6 +10,7 @@ import json
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.runbook.ops.plugins.plugin_utils.markdown import md_cell
+from ansible_collections.runbook.ops.plugins.plugin_utils.phase import PhaseError, check_records
 
 try:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -151,7 +152,41 @@ def _json(value):
         return repr(value)
 
 
-_PHASE_ORDER = ['backup', 'vacuum', 'reindex', 'cache', 'logs', 'integrity']
+# The report's title of each phase of the window.
+PHASE_TITLES = {
+    'window': 'maintenance window guard',
+    'backup': 'full backup',
+    'vacuum': 'vacuum/analyze',
+    'reindex': 'reindex over threshold',
+    'cache': 'cache cleanup',
+    'logs': 'log cleanup',
+    'integrity': 'data integrity checks',
+}
+
+
+def _report_phases(records, details, host):
+    """The report's phases from the raw records (the one shape of plugin_utils/phase.py) and the details
+    each phase left (``{phase name: dict}``): ``error`` is a failed record's detail, a skipped phase's
+    ``details.reason`` its detail."""
+    try:
+        checked = check_records(records, 'maintenance_report')
+    except PhaseError as e:
+        raise AnsibleFilterError('%s (host %s)' % (e, host))
+    if details is not None and not isinstance(details, dict):
+        raise AnsibleFilterError('maintenance_report: the details of host %s must be a dict {phase: details}, got %s'
+                                 % (host, type(details).__name__))
+    out = []
+    for rec in checked:
+        name = rec['name']
+        extra = dict((details or {}).get(name) or {})
+        if rec['status'] == 'skipped':
+            extra['reason'] = rec['detail']
+        out.append({
+            'name': name, 'title': PHASE_TITLES.get(name, name), 'host': rec.get('host'), 'status': rec['status'],
+            'started_at': rec['started_at'], 'ended_at': rec['ended_at'], 'duration_s': rec['duration_s'],
+            'detail': rec['detail'], 'error': rec['detail'] if rec['status'] == 'failed' else '', 'details': extra,
+        })
+    return out
 
 
 def _host_summary(phases):
@@ -187,7 +222,11 @@ def _host_summary(phases):
 
 
 def maintenance_report(host_results, hosts=None, generated_at='', check_mode=False):
-    """The weekly report from ``{host: {phases, window}}``; a host without phases is reported failed."""
+    """The weekly report from ``{host: {phases, details, window}}``; a host without phases is reported failed.
+
+    ``phases`` are the host's raw phase records (``phase_records`` of the runbook.ops.phase role),
+    ``details`` what each phase left for the report by phase name.
+    """
     host_results = dict(host_results or {})
     names = list(hosts) if hosts is not None else sorted(host_results)
     out = {}
@@ -195,7 +234,7 @@ def maintenance_report(host_results, hosts=None, generated_at='', check_mode=Fal
     window = None
     for host in names:
         r = host_results.get(host) or {}
-        phases = list(r.get('phases') or [])
+        phases = _report_phases(r.get('phases') or [], r.get('details'), host)
         if window is None and r.get('window'):
             window = r['window']
         if not phases:

@@ -52,8 +52,8 @@ options:
   engine:
     description:
       - The engine whose manifests to read. V(mysql) also judges the backups of M(runbook.ops.db_backup) with
-        O(runbook.ops.db_backup#module:engine=mysql) (their manifests say C(engine=mysql)); PostgreSQL backups are
-        listed the same with either value. With V(postgresql) a MySQL backup is listed as not valid.
+        O(runbook.ops.db_backup#module:engine=mysql) (their manifests say C(engine=mysql)). Each value lists the
+        other engine's backups as not valid, with the reason.
     type: str
     default: postgresql
     choices: [postgresql, mysql]
