@@ -7,7 +7,12 @@ The repo root is the collection root.  A symlink tree under ``.build/collections
 import os
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TESTS = os.path.dirname(os.path.abspath(__file__))
+if TESTS not in sys.path:
+    sys.path.insert(0, TESTS)  # shared helpers: ``from testkit import REPO, make_tarball``
+
+from testkit import REPO  # noqa: E402  pylint: disable=wrong-import-position
+
 COLLECTIONS = os.path.join(REPO, '.build', 'collections')
 LINK = os.path.join(COLLECTIONS, 'ansible_collections', 'runbook', 'ops')
 

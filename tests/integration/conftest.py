@@ -22,8 +22,27 @@ import time
 import pytest
 
 from servers import free_port, stop_process, wait_port
+from testkit import REPO
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Fixture modules of tests/integration: their fixtures are available to every integration test by name (no
+# import). Add a new <topic>_fixtures.py here, one entry per line. Helpers that are not fixtures (constants,
+# functions, classes) are still imported from the module by the tests that use them.
+pytest_plugins = [
+    'backup_fixtures',
+    'cache_fixtures',
+    'certs_fixtures',
+    'container_fixtures',
+    'files_restore_fixtures',
+    'health_fixtures',
+    'maintenance_fixtures',
+    'maintenance_role_fixtures',
+    'mysql_fixtures',
+    'pitr_fixtures',
+    'pm2_fixtures',
+    'queue_fixtures',
+    'release_fixtures',
+    'webhook_fixtures',
+]
 VENV_BIN = os.path.dirname(sys.executable)
 
 

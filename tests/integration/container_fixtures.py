@@ -13,7 +13,6 @@ import io
 import os
 import shutil
 import subprocess
-import tarfile
 import time
 import urllib.error
 import urllib.request
@@ -21,8 +20,8 @@ import uuid
 
 import pytest
 
-from release_fixtures import REPO
 from servers import free_port
+from testkit import REPO, make_tarball
 
 BUSYBOX = '/usr/bin/busybox'
 CONTAINERS_CONF = os.path.join(REPO, 'containers.conf')
@@ -48,22 +47,11 @@ class Podman:
     def build(self, tag, health):
         """Import an image repo:tag whose /www/health holds ``health`` (None: no /health)."""
         buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode='w') as tf:
-            for d in ('bin', 'www', 'tmp'):
-                info = tarfile.TarInfo(d)
-                info.type = tarfile.DIRTYPE
-                info.mode = 0o755
-                tf.addfile(info)
-            tf.add(BUSYBOX, 'bin/busybox')
-            files = {'www/index.html': 'release %s\n' % tag}
-            if health is not None:
-                files['www/health'] = health
-            for name, text in files.items():
-                data = text.encode()
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                info.mode = 0o644
-                tf.addfile(info, io.BytesIO(data))
+        members = [(d, 'dir', None) for d in ('bin', 'www', 'tmp')]
+        members += [('bin/busybox', 'path', BUSYBOX), ('www/index.html', 'file', 'release %s\n' % tag)]
+        if health is not None:
+            members.append(('www/health', 'file', health))
+        make_tarball(buf, members, compression='')
         r = subprocess.run(['podman', 'import', '--change', 'CMD ' + CMD, '-', '%s:%s' % (self.repo, tag)],
                            input=buf.getvalue(), capture_output=True, env=self.env, timeout=120, check=False)
         if r.returncode != 0:

@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from testkit import REPO
 VENV_BIN = os.path.dirname(sys.executable)
 COLLECTIONS = os.path.join(REPO, '.build', 'collections')
 

@@ -8,12 +8,10 @@ from __future__ import annotations
 # and `pm2 kill` at teardown. Plus a tiny Node HTTP app with /health packed as release artifacts.
 
 import fcntl
-import io
 import json
 import os
 import shutil
 import subprocess
-import tarfile
 import time
 import urllib.error
 import urllib.request
@@ -21,7 +19,7 @@ import urllib.request
 import pytest
 
 
-from release_fixtures import REPO
+from testkit import REPO, make_tarball
 
 PM2_VERSION = '7.0.4'
 PM2_PREFIX = os.path.join(REPO, '.build', 'pm2')
@@ -140,14 +138,7 @@ def node_artifact(path, version, ecosystem, fail_health=False):
     files = {'server.js': SERVER_JS, 'VERSION': version + '\n', 'ecosystem.config.js': ecosystem}
     if fail_health:
         files['FAIL_HEALTH'] = 'this release answers 503 on /health\n'
-    with tarfile.open(path, 'w:gz') as tf:
-        for name, text in sorted(files.items()):
-            data = text.encode()
-            info = tarfile.TarInfo('./' + name)
-            info.size = len(data)
-            info.mode = 0o644
-            tf.addfile(info, io.BytesIO(data))
-    return str(path)
+    return make_tarball(path, files, prefix='./')
 
 
 def http_json(url, timeout=2):

@@ -11,10 +11,12 @@ import http.server
 import io
 import os
 import subprocess
-import tarfile
 import threading
 
 import pytest
+
+from playbooks import run_playbook
+from testkit import make_tarball
 
 IDS = ('20261101T080000Z', '20261110T120000Z', '20261120T101500Z', '20261122T090000Z', '20261123T150405Z')
 
@@ -37,18 +39,8 @@ def make_artifact(path, version, extra=None):
     files = {'VERSION': version + '\n', 'app.py': 'print(%r)\n' % version, '.env': 'placeholder\n',
              'storage/uploads/README': 'replaced by shared\n'}
     files.update(extra or {})
-    with tarfile.open(path, 'w:gz') as tf:
-        for name, text in sorted(files.items()):
-            data = text.encode()
-            info = tarfile.TarInfo('./' + name)
-            info.size = len(data)
-            info.mode = 0o644
-            tf.addfile(info, io.BytesIO(data))
-        link = tarfile.TarInfo('./run.py')
-        link.type = tarfile.SYMTYPE
-        link.linkname = 'app.py'
-        tf.addfile(link)
-    return path
+    members = [(name, 'file', files[name]) for name in sorted(files)] + [('run.py', 'sym', 'app.py')]
+    return make_tarball(path, members, prefix='./')
 
 
 def sha256(path):
@@ -165,29 +157,16 @@ def run_release():
     return run
 
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# what the deploy tests need from ansible: task failures in YAML (their asserts read the default callback's text)
+DEPLOY_ENV = {'ANSIBLE_CALLBACK_RESULT_FORMAT': 'yaml', 'ANSIBLE_RETRY_FILES_ENABLED': 'False',
+              'ANSIBLE_LOCALHOST_WARNING': 'False'}
 
 
-def run_playbook(playbook, extra_vars, tmp_path, timeout=300, env_extra=None):
-    """ansible-playbook against localhost (local connection); returns (rc, stdout+stderr)."""
-    import json
-    import sys
-    inv = tmp_path / 'inventory.ini'
-    inv.write_text('[app]\nlocalhost ansible_connection=local ansible_python_interpreter=%s\n' % sys.executable)
-    ev = tmp_path / ('extra-%d.json' % len(os.listdir(str(tmp_path))))
-    ev.write_text(json.dumps(extra_vars))
-    env = dict(os.environ)
-    env.update({
-        'ANSIBLE_COLLECTIONS_PATH': os.path.join(REPO, '.build', 'collections'),
-        'ANSIBLE_NOCOLOR': '1', 'ANSIBLE_DEPRECATION_WARNINGS': 'False', 'ANSIBLE_RETRY_FILES_ENABLED': 'False',
-        'ANSIBLE_LOCALHOST_WARNING': 'False', 'ANSIBLE_HOST_KEY_CHECKING': 'False',
-        'ANSIBLE_STDOUT_CALLBACK': 'default', 'ANSIBLE_CALLBACK_RESULT_FORMAT': 'yaml',
-    })
-    env.update(env_extra or {})
-    argv = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', str(inv), playbook,
-            '-e', '@' + str(ev)]
-    r = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout, cwd=str(tmp_path),
-                       check=False)
+def deploy_playbook(playbook, extra_vars, tmp_path, timeout=300, env_extra=None):
+    """playbooks.run_playbook for the deploy/rollback tests: localhost in group app, YAML results, ``env_extra``
+    added to the environment; returns (rc, stdout + stderr)."""
+    r = run_playbook(str(playbook), extra_vars, tmp_path, groups=('app',), timeout=timeout,
+                     env=dict(DEPLOY_ENV, **(env_extra or {})))
     return r.returncode, r.stdout + r.stderr
 
 

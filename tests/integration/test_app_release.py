@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from release_fixtures import IDS, app_root, artifacts, sha256, tree_state  # noqa: F401  pylint: disable=unused-import
+from release_fixtures import IDS, sha256, tree_state
 
 R1, R2 = IDS[0], IDS[1]
 

@@ -15,7 +15,8 @@ import shutil
 import subprocess
 import sys
 
-from release_fixtures import IDS, REPO, app_root, artifacts, run_inproc  # noqa: F401  pylint: disable=unused-import
+from release_fixtures import IDS, run_inproc
+from testkit import REPO
 
 R1, R2, R3, R4 = IDS[:4]
 ROUNDS = 12

@@ -10,9 +10,7 @@ import os
 import shutil
 import zipfile
 
-from release_fixtures import (  # noqa: F401  pylint: disable=unused-import
-    IDS, app_root, artifacts, git, git_repo, http_dir, run_release, sha256, tree_state,
-)
+from release_fixtures import IDS, git, sha256
 
 R1, R2, R3 = IDS[0], IDS[1], IDS[2]
 

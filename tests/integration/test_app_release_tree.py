@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-from release_fixtures import IDS, app_root, artifacts, run_release, sha256, tree_state  # noqa: F401  pylint: disable=unused-import
+from release_fixtures import IDS, sha256, tree_state
+from testkit import make_tarball
 
 R1, R2, R3, R4, R5 = IDS
 
@@ -173,17 +174,7 @@ def test_hostile_release_ids(run_release, app_root, artifacts, rid):
 
 
 def test_hostile_archive_leaves_nothing(run_release, app_root, tmp_path):
-    import io
-    import tarfile
-    evil = str(tmp_path / 'evil.tgz')
-    with tarfile.open(evil, 'w:gz') as tf:
-        ok = tarfile.TarInfo('ok.txt')
-        ok.size = 2
-        tf.addfile(ok, io.BytesIO(b'ok'))
-        link = tarfile.TarInfo('escape')
-        link.type = tarfile.SYMTYPE
-        link.linkname = '../../../../etc'
-        tf.addfile(link)
+    evil = make_tarball(tmp_path / 'evil.tgz', [('ok.txt', 'file', b'ok'), ('escape', 'sym', '../../../../etc')])
     r = run_release('app_release', dict(app_root=str(app_root), release_id=R1, src=evil))
     assert r.get('failed') is True and 'outside the release' in r['msg']
     assert os.listdir(str(app_root / 'releases')) == []

@@ -5,27 +5,12 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
 from backup_fixtures import create_db, databases, drop_db, fingerprint, local_files, unique_db
 from playbooks import run_playbook
 from webhook_fixtures import last_fatal, webhook_receiver
-
-
-class _Hook(BaseHTTPRequestHandler):
-    received = []
-
-    def do_POST(self):  # noqa: N802  pylint: disable=invalid-name
-        body = self.rfile.read(int(self.headers['Content-Length']))
-        _Hook.received.append(json.loads(body))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args):  # pylint: disable=arguments-differ
-        pass
 
 
 def test_backup_restore_verify_playbooks(postgres_server, tmp_path):
@@ -73,23 +58,16 @@ def test_backup_restore_verify_playbooks(postgres_server, tmp_path):
 
 def test_backup_failure_notifies_webhook_and_stays_red(postgres_server, tmp_path):
     pg = postgres_server
-    server = HTTPServer(('127.0.0.1', 0), _Hook)
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
-    try:
-        _Hook.received = []
+    with webhook_receiver(200) as hook:
         r = run_playbook('backup', {'backup_db': 'no_such_db_%s' % unique_db(), 'backup_store': str(tmp_path / 's'),
                                     'backup_login_host': '127.0.0.1', 'backup_login_port': pg.port,
                                     'backup_login_password': pg.password, 'backup_ssl_mode': 'disable',
                                     'backup_report_dir': str(tmp_path / 'reports'),
-                                    'backup_notify_webhook_url': 'http://127.0.0.1:%d/hook' % server.server_port},
+                                    'backup_notify_webhook_url': hook.url},
                          tmp_path)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert r.returncode != 0
-    assert len(_Hook.received) == 1
-    text = _Hook.received[0]['text']
+    assert len(hook.received) == 1
+    text = hook.received[0]['text']
     assert text.startswith(':red_circle: Backup of `no_such_db_') and 'does not exist' in text
     assert pg.password not in text and pg.password not in r.stdout
     report = json.load(open(str(tmp_path / 'reports' / 'backup.json')))

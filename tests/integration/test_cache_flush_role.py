@@ -14,7 +14,8 @@ import threading
 import pytest
 
 from cache_fixtures import cli_scan, seed
-from playbooks import REPO, run_playbook
+from playbooks import run_playbook
+from testkit import REPO
 
 
 @pytest.fixture(scope='module')

@@ -13,8 +13,7 @@ import subprocess
 
 import pytest
 
-from certs_fixtures import (  # noqa: F401  pylint: disable=unused-import
-    NginxServer, cert_pem, certs_tmp, make_cert, openssl_x509, served_serial, test_ca, tls_endpoints, write_pair)
+from certs_fixtures import NginxServer, cert_pem, make_cert, openssl_x509, served_serial, write_pair
 
 
 def _int_serial(hexstr):

@@ -18,8 +18,7 @@ import tempfile
 
 import pytest
 
-from certs_fixtures import (  # noqa: F401  pylint: disable=unused-import
-    certs_tmp, free_port, nginx_with_pebble, openssl_x509, served_serial, test_ca)
+from certs_fixtures import free_port, openssl_x509, served_serial
 
 DOMAIN = 'app1.rbo.test'
 

@@ -16,8 +16,7 @@ import subprocess
 
 import pytest
 
-from certs_fixtures import (  # noqa: F401  pylint: disable=unused-import
-    certs_tmp, nginx_with_pebble, openssl_x509, served_serial, test_ca)
+from certs_fixtures import openssl_x509, served_serial
 
 DOMAIN = 'app1.rbo.test'
 

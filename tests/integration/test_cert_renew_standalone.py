@@ -16,7 +16,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from certs_fixtures import PebbleServer, certs_tmp, free_port  # noqa: F401  pylint: disable=unused-import
+from certs_fixtures import PebbleServer, free_port
 
 
 @pytest.fixture(scope='module')

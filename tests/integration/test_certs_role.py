@@ -9,55 +9,29 @@ bodies the webhook receiver got, the report files.
 """
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import stat
-import subprocess
-import sys
-import threading
 
 import pytest
 
-from certs_fixtures import (  # noqa: F401  pylint: disable=unused-import
-    certs_tmp, free_port, nginx_with_pebble, openssl_x509, served_serial, test_ca)
+from certs_fixtures import free_port, openssl_x509, served_serial
+from playbooks import run_playbook
+from webhook_fixtures import webhook_receiver
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-VENV_BIN = os.path.dirname(sys.executable)
 DOMAIN = 'app1.rbo.test'
-
-
-class Hook(http.server.BaseHTTPRequestHandler):
-    received = []
-
-    def do_POST(self):  # noqa: N802
-        body = self.rfile.read(int(self.headers.get('Content-Length', 0)))
-        Hook.received.append(json.loads(body))
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b'ok')
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture(scope='module')
 def webhook():
-    server = http.server.HTTPServer(('127.0.0.1', free_port()), Hook)
-    t = threading.Thread(target=server.serve_forever, kwargs={'poll_interval': 0.1}, daemon=True)
-    t.start()
-    yield 'http://127.0.0.1:%d/services/T000/B000/XXXX' % server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    """The Slack stand-in; ``webhook.received`` accumulates over the numbered tests of this module."""
+    with webhook_receiver(200) as hook:
+        yield hook
 
 
 @pytest.fixture(scope='module')
-def lab(nginx_with_pebble, certs_tmp, webhook):  # noqa: F811
+def lab(nginx_with_pebble, certs_tmp, webhook):
     nginx, pebble, site = nginx_with_pebble
-    inventory = os.path.join(certs_tmp, 'hosts.yml')
-    with open(inventory, 'w') as f:
-        json.dump({'web': {'hosts': {'localhost': {'ansible_connection': 'local',
-                                                   'ansible_python_interpreter': sys.executable}}}}, f)
     variables = {
         'certs_certificates': [{'name': 'app1', 'domains': [DOMAIN], 'cert_path': site['cert'],
                                 'key_path': site['key'], 'fullchain_path': site['fullchain'],
@@ -66,24 +40,20 @@ def lab(nginx_with_pebble, certs_tmp, webhook):  # noqa: F811
         'certs_account_key_path': os.path.join(certs_tmp, 'acme', 'account.key'),
         'certs_terms_agreed': True, 'certs_webroot': nginx.webroot,
         'certs_nginx_test_command': nginx.argv('-t'), 'certs_nginx_reload_command': nginx.argv('-s', 'reload'),
-        'certs_webhook_url': webhook, 'certs_report_dir': os.path.join(certs_tmp, 'reports'),
+        'certs_webhook_url': webhook.url, 'certs_report_dir': os.path.join(certs_tmp, 'reports'),
     }
-    varfile = os.path.join(certs_tmp, 'vars.json')
-    with open(varfile, 'w') as f:
-        json.dump(variables, f)
-    return nginx, pebble, site, inventory, varfile
+    play_dir = os.path.join(certs_tmp, 'play')
+    os.makedirs(play_dir, exist_ok=True)
+    return nginx, pebble, site, play_dir, variables
 
 
-def playbook(lab, *extra, check=False):
-    dummy, dummy2, dummy3, inventory, varfile = lab
-    argv = [os.path.join(VENV_BIN, 'ansible-playbook'), '-i', inventory, 'runbook.ops.cert_renewal',
-            '-e', '@' + varfile] + list(extra)
-    if check:
-        argv.append('--check')
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.build', 'collections'),
-               ANSIBLE_STDOUT_CALLBACK='ansible.posix.json', ANSIBLE_LOAD_CALLBACK_PLUGINS='1',
-               ANSIBLE_NOCOLOR='1', ANSIBLE_DEPRECATION_WARNINGS='False', ANSIBLE_RETRY_FILES_ENABLED='0')
-    r = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, timeout=300, check=False)
+def playbook(lab, extra=None, check=False):
+    """Run runbook.ops.cert_renewal on localhost (group web) with the lab's variables updated by ``extra``;
+    returns (rc, stats of localhost, the ansible.posix.json output, stdout)."""
+    dummy, dummy2, dummy3, play_dir, variables = lab
+    r = run_playbook('cert_renewal', dict(variables, **(extra or {})), play_dir, groups=('web',), check=check,
+                     timeout=300, env={'ANSIBLE_STDOUT_CALLBACK': 'ansible.posix.json',
+                                       'ANSIBLE_LOAD_CALLBACK_PLUGINS': '1'})
     try:
         out = json.loads(r.stdout)
     except ValueError:
@@ -96,16 +66,16 @@ def file_serial(path):
     return format(int(openssl_x509(path, 'serial')['serial'], 16), 'x')
 
 
-def test_01_check_mode_changes_nothing(lab):
+def test_01_check_mode_changes_nothing(lab, webhook):
     nginx, dummy, site, dummy2, dummy3 = lab
     before = served_serial(nginx.tls_port, DOMAIN)
     rc, stats, dummy4, dummy5 = playbook(lab, check=True)
     assert rc == 0 and stats['failures'] == 0
     assert served_serial(nginx.tls_port, DOMAIN) == before == file_serial(site['cert'])
-    assert Hook.received == []
+    assert webhook.received == []
 
 
-def test_02_renews_reloads_confirms_notifies(lab):
+def test_02_renews_reloads_confirms_notifies(lab, webhook):
     nginx, pebble, site, dummy, dummy2 = lab
     old = served_serial(nginx.tls_port, DOMAIN)
     rc, stats, dummy3, stdout = playbook(lab)
@@ -115,29 +85,29 @@ def test_02_renews_reloads_confirms_notifies(lab):
     assert pebble.cert_status(new)['Status'] == 'Valid'
     assert stat.S_IMODE(os.stat(site['key']).st_mode) == 0o600
     assert file_serial(site['cert'] + '.bak') == old
-    assert len(Hook.received) == 1
-    text = Hook.received[0]['text']
+    assert len(webhook.received) == 1
+    text = webhook.received[0]['text']
     assert text.startswith(':lock: localhost: renewed app1 (app1.rbo.test), serial %s -> %s' % (old, new))
-    assert 'T000/B000' not in stdout  # the webhook URL is a credential
+    assert webhook.token not in stdout  # the webhook URL is a credential
 
 
-def test_03_second_run_changes_nothing(lab):
+def test_03_second_run_changes_nothing(lab, webhook):
     nginx, dummy, site, dummy2, dummy3 = lab
     served = served_serial(nginx.tls_port, DOMAIN)
     rc, stats, dummy4, dummy5 = playbook(lab)
     assert rc == 0 and stats['changed'] == 0
     assert served_serial(nginx.tls_port, DOMAIN) == served
-    assert len(Hook.received) == 1
+    assert len(webhook.received) == 1
 
 
-def test_04_broken_nginx_config_restores_and_fails(lab):
+def test_04_broken_nginx_config_restores_and_fails(lab, webhook):
     nginx, dummy, site, dummy2, dummy3 = lab
     served = served_serial(nginx.tls_port, DOMAIN)
     with open(site['key'], 'rb') as f:
         key_before = f.read()
     nginx.write_conf(extra='this_directive_does_not_exist on;')
     try:
-        rc, stats, dummy4, stdout = playbook(lab, '-e', 'certs_force=true')
+        rc, stats, dummy4, stdout = playbook(lab, {'certs_force': True})
     finally:
         nginx.write_conf(extra='')
     assert rc != 0 and stats['failures'] == 1
@@ -147,23 +117,20 @@ def test_04_broken_nginx_config_restores_and_fails(lab):
     with open(site['key'], 'rb') as f:
         assert f.read() == key_before
     assert stat.S_IMODE(os.stat(site['key']).st_mode) == 0o600
-    assert len(Hook.received) == 2
-    assert Hook.received[1]['text'].startswith(':rotating_light: localhost: could not renew app1 (app1.rbo.test): '
-                                               'nginx rejected its configuration')
+    assert len(webhook.received) == 2
+    assert webhook.received[1]['text'].startswith(':rotating_light: localhost: could not renew app1 (app1.rbo.test): '
+                                                  'nginx rejected its configuration')
 
 
-def test_05_report_mode(lab, certs_tmp):  # noqa: F811
-    nginx, dummy, site, dummy2, varfile = lab
-    with open(varfile) as f:
-        variables = json.load(f)
-    variables['certs_certificates'].append({'name': 'gone', 'domains': ['gone.rbo.test'], 'cert_path': '/nonexistent',
-                                            'key_path': '/nonexistent.key', 'port': free_port()})
-    extra = os.path.join(certs_tmp, 'report-vars.json')
-    with open(extra, 'w') as f:
-        json.dump(dict(variables, certs_mode='report'), f)
+def test_05_report_mode(lab, certs_tmp, webhook):
+    nginx, dummy, site, dummy2, variables = lab
+    certificates = variables['certs_certificates'] + [
+        {'name': 'gone', 'domains': ['gone.rbo.test'], 'cert_path': '/nonexistent', 'key_path': '/nonexistent.key',
+         'port': free_port()}]
     served = served_serial(nginx.tls_port, DOMAIN)
     # the report is written first; then fail_on=critical turns the play red because of the error row
-    rc, stats, dummy3, stdout = playbook(lab, '-e', '@' + extra, '-e', 'certs_report_fail_on=critical')
+    rc, stats, dummy3, stdout = playbook(lab, {'certs_certificates': certificates, 'certs_mode': 'report',
+                                               'certs_report_fail_on': 'critical'})
     assert rc != 0 and 'Certificates needing attention: gone' in stdout
     with open(os.path.join(certs_tmp, 'reports', 'certificates.json')) as f:
         report = json.load(f)
@@ -176,4 +143,4 @@ def test_05_report_mode(lab, certs_tmp):  # noqa: F811
         md = f.read()
     assert '| ok | localhost | app1 |' in md and '| error | localhost | gone |' in md
     assert served_serial(nginx.tls_port, DOMAIN) == served
-    assert len(Hook.received) == 2  # report mode notifies nobody
+    assert len(webhook.received) == 2  # report mode notifies nobody

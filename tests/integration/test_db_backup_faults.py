@@ -8,7 +8,6 @@ import os
 
 from backup_fixtures import (clone_local_backup, create_db, drop_db, killed_pg_dump, local_files,
                              new_bucket, no_secret, old_pg_dump, s3_keys, s3_uploads, unique_db)
-from backup_fixtures import tmpfs_dir  # noqa: F401  pylint: disable=unused-import
 from servers import free_port
 
 

@@ -14,7 +14,6 @@ import time
 
 from backup_fixtures import (clone_local_backup, create_db, drop_db, held_pg_dump, local_files, new_bucket,
                              no_secret, s3_client, s3_keys, s3_uploads, unique_db, wait_for)
-from backup_fixtures import frozen_endpoint  # noqa: F401  pylint: disable=unused-import
 
 from ansible_collections.runbook.ops.plugins.module_utils import backup_store as bs
 

@@ -14,7 +14,7 @@ import stat
 
 import pytest
 
-from release_fixtures import IDS, run_playbook
+from release_fixtures import IDS, deploy_playbook
 
 STUB = '#!/usr/bin/env python3\nimport json, os, sys\nwith open(os.environ["STUB_LOG"], "a") as f:\n' \
        '    f.write(json.dumps([os.path.basename(sys.argv[0])] + sys.argv[1:]) + "\\n")\n' \
@@ -97,9 +97,9 @@ def test_pm2_and_container_argv(tmp_path):
     log = tmp_path / 'argv.log'
     jlist = [{'name': 'shop-api', 'pid': 4242,
               'pm2_env': {'pm_exec_path': '%s/current/server.js' % root, 'pm_cwd': '%s/current' % root}}]
-    rc, out = run_playbook(str(play), {}, tmp_path, env_extra={
-        'PATH': '%s:%s' % (stubs, os.environ['PATH']), 'STUB_LOG': str(log), 'STUB_JLIST': json.dumps(jlist),
-        'STUB_INSPECT': 'true "registry.local/api:%s"' % IDS[0]})
+    rc, out = deploy_playbook(str(play), {}, tmp_path, env_extra={
+           'PATH': '%s:%s' % (stubs, os.environ['PATH']), 'STUB_LOG': str(log), 'STUB_JLIST': json.dumps(jlist),
+           'STUB_INSPECT': 'true "registry.local/api:%s"' % IDS[0]})
     assert rc == 0, out
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     assert calls == [

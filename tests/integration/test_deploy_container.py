@@ -13,8 +13,9 @@ import os
 
 import pytest
 
-from container_fixtures import CONTAINERS_CONF, http_text, podman_images, wait_text  # noqa: F401  pylint: disable=unused-import
-from release_fixtures import IDS, REPO, history, http_gate, make_artifact, run_playbook
+from container_fixtures import CONTAINERS_CONF, http_text, wait_text
+from release_fixtures import IDS, deploy_playbook, history, http_gate, make_artifact
+from testkit import REPO
 
 R1, R2, R3 = IDS[0], IDS[1], IDS[2]
 DEPLOY = os.path.join(REPO, 'playbooks', 'deploy.yml')
@@ -90,8 +91,8 @@ def test_container_deploy_rollback_with_podman(podman_images, tmp_path):
 
     # v1 then v2: the running container's image tag and the HTTP answer follow the release
     for rid, tag in ((R1, 'v1'), (R2, 'v2')):
-        rc, out = run_playbook(DEPLOY, dict(common, deploy_src=arts[tag], deploy_release_id=rid,
-                                            deploy_container_tag=tag), tmp_path, env_extra=ENV)
+        rc, out = deploy_playbook(DEPLOY, dict(common, deploy_src=arts[tag], deploy_release_id=rid,
+                                               deploy_container_tag=tag), tmp_path, env_extra=ENV)
         assert rc == 0, out
         assert engine.state(name) == ('running', engine.images[tag])
         assert engine.label(name, 'runbook.ops.release') == rid
@@ -100,8 +101,8 @@ def test_container_deploy_rollback_with_podman(podman_images, tmp_path):
         assert os.readlink(str(root / 'current')) == 'releases/' + rid
 
     # v3: /health is 404 -> automatic rollback restarts the image recorded in v2's release (tag v2, not v3)
-    rc, out = run_playbook(DEPLOY, dict(common, deploy_src=arts['v3'], deploy_release_id=R3,
-                                        deploy_container_tag='v3'), tmp_path, env_extra=ENV)
+    rc, out = deploy_playbook(DEPLOY, dict(common, deploy_src=arts['v3'], deploy_release_id=R3,
+                                           deploy_container_tag='v3'), tmp_path, env_extra=ENV)
     assert rc != 0
     assert "Deploy of release %s failed at step 'health'" % R3 in out, out
     assert 'Rolled back to release %s (health: ok)' % R2 in out, out
@@ -117,7 +118,7 @@ def test_container_deploy_rollback_with_podman(podman_images, tmp_path):
           'deploy_container_run_args': common['deploy_container_run_args'],
           'rollback_health_checks': common['deploy_health_checks'], 'rollback_health_window': 20,
           'rollback_health_delay': 1, 'rollback_report_dir': str(tmp_path / 'reports'), 'rollback_actor': 'pytest'}
-    rc, out = run_playbook(ROLLBACK, rb, tmp_path, env_extra=ENV)
+    rc, out = deploy_playbook(ROLLBACK, rb, tmp_path, env_extra=ENV)
     assert rc == 0, out
     assert engine.state(name) == ('running', engine.images['v1'])
     assert engine.label(name, 'runbook.ops.release') == R1
@@ -129,8 +130,8 @@ def test_container_deploy_rollback_with_podman(podman_images, tmp_path):
     assert [n for n in names if n.startswith(engine.prefix)] == [name]
 
     # a hostile tag is refused by the deploy before anything changes (no lock, no release, same container)
-    rc, out = run_playbook(DEPLOY, dict(common, deploy_src=arts['v2'], deploy_release_id=IDS[3],
-                                        deploy_container_tag='v2; rm -rf /'), tmp_path, env_extra=ENV)
+    rc, out = deploy_playbook(DEPLOY, dict(common, deploy_src=arts['v2'], deploy_release_id=IDS[3],
+                                           deploy_container_tag='v2; rm -rf /'), tmp_path, env_extra=ENV)
     assert rc != 0
     assert "Could not start the deploy: '%s:v2; rm -rf /' is not an image reference" % engine.repo in out, out
     assert not (root / 'releases' / IDS[3]).exists() and not (root / 'deploy.lock').exists()
@@ -141,10 +142,10 @@ def test_container_deploy_rollback_with_podman(podman_images, tmp_path):
     play = tmp_path / 'adapter.yml'
     play.write_text(ADAPTER_PLAY)
     refusal = tmp_path / 'refusal.txt'
-    rc, out = run_playbook(str(play), {'deploy_container_name': name, 'deploy_container_stop_timeout': 5,
-                                       'deploy_container_image': engine.repo, 'refusal_file': str(refusal),
-                                       'status_file': str(tmp_path / 'status.txt')},
-                           tmp_path, env_extra=ENV)
+    rc, out = deploy_playbook(str(play), {'deploy_container_name': name, 'deploy_container_stop_timeout': 5,
+                                          'deploy_container_image': engine.repo, 'refusal_file': str(refusal),
+                                          'status_file': str(tmp_path / 'status.txt')},
+                              tmp_path, env_extra=ENV)
     assert rc == 0, out
     assert "'%s:v2; rm -rf /' is not an image reference" % engine.repo in refusal.read_text()
     # untouched by the refused restart (still v1), then stopped by the stop adapter

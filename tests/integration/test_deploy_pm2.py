@@ -14,13 +14,10 @@ import os
 
 import pytest
 
-from pm2_fixtures import (  # noqa: F401  pylint: disable=unused-import
-    ECOSYSTEM_CURRENT, ECOSYSTEM_DIRNAME, http_json, node_artifact, pm2, pm2_bin_dir, wait_http,
-)
+from pm2_fixtures import ECOSYSTEM_CURRENT, ECOSYSTEM_DIRNAME, http_json, node_artifact, wait_http
 from servers import free_port
-from release_fixtures import (  # noqa: F401  pylint: disable=unused-import
-    IDS, REPO, app_root, history, http_gate, release_setup, run_playbook,
-)
+from release_fixtures import IDS, deploy_playbook, history, http_gate, release_setup
+from testkit import REPO
 
 R1, R2, R3 = IDS[0], IDS[1], IDS[2]
 DEPLOY = os.path.join(REPO, 'playbooks', 'deploy.yml')
@@ -57,8 +54,8 @@ def _setup(app_root, tmp_path, ecosystem_template):
 
 
 def _deploy(pm2, tmp_path, common, art, rid):
-    return run_playbook(DEPLOY, dict(common, deploy_src=art, deploy_release_id=rid), tmp_path,
-                        env_extra={'PATH': pm2.env['PATH'], 'PM2_HOME': pm2.home, 'PM2_DISABLE_VERSION_CHECK': '1'})
+    return deploy_playbook(DEPLOY, dict(common, deploy_src=art, deploy_release_id=rid), tmp_path,
+                           env_extra={'PATH': pm2.env['PATH'], 'PM2_HOME': pm2.home, 'PM2_DISABLE_VERSION_CHECK': '1'})
 
 
 def _release_dir(app_root, rid):

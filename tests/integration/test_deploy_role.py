@@ -12,9 +12,8 @@ import os
 
 import pytest
 
-from release_fixtures import (  # noqa: F401  pylint: disable=unused-import
-    IDS, REPO, app_root, current_server, deploy_setup, history, release_setup, run_playbook,
-)
+from release_fixtures import IDS, deploy_playbook, deploy_setup, history, release_setup
+from testkit import REPO
 
 R1, R2, R3 = IDS[0], IDS[1], IDS[2]
 DEPLOY = os.path.join(REPO, 'playbooks', 'deploy.yml')
@@ -26,7 +25,7 @@ def test_deploy_green_then_health_gate_rollback(app_root, current_server, tmp_pa
     release_setup(app_root, R1, v1, active=True)
     # v2: green
     for rid, art in ((R2, v2),):
-        rc, out = run_playbook(DEPLOY, dict(common, deploy_src=art, deploy_release_id=rid), tmp_path)
+        rc, out = deploy_playbook(DEPLOY, dict(common, deploy_src=art, deploy_release_id=rid), tmp_path)
         assert rc == 0, out
         assert os.readlink(str(app_root / 'current')) == 'releases/' + rid
         assert (app_root / 'releases' / rid / 'BUILT').exists()
@@ -39,7 +38,7 @@ def test_deploy_green_then_health_gate_rollback(app_root, current_server, tmp_pa
     assert report['hosts'][0]['health'] == 'ok'
 
     # v3: the health gate fails after the switch -> automatic rollback to v2, play red naming the step
-    rc, out = run_playbook(DEPLOY, dict(common, deploy_src=v3, deploy_release_id=R3), tmp_path)
+    rc, out = deploy_playbook(DEPLOY, dict(common, deploy_src=v3, deploy_release_id=R3), tmp_path)
     assert rc != 0
     assert "Deploy of release %s failed at step 'health'" % R3 in out, out
     assert 'Rolled back to release %s (health: ok)' % R2 in out, out

@@ -13,9 +13,8 @@ import os
 
 import pytest
 
-from release_fixtures import (  # noqa: F401  pylint: disable=unused-import
-    IDS, REPO, app_root, current_server, deploy_setup, history, release_setup, run_playbook,
-)
+from release_fixtures import IDS, deploy_playbook, deploy_setup, history, release_setup
+from testkit import REPO
 
 R1, R2 = IDS[0], IDS[1]
 DEPLOY = os.path.join(REPO, 'playbooks', 'deploy.yml')
@@ -40,7 +39,7 @@ def test_backup_migrate_then_rollback_with_restore(app_root, current_server, pos
     extra = dict(common, deploy_src=v2, deploy_release_id=R2, deploy_backup_enabled=True,
                  deploy_backup_store=str(store), deploy_backup_db='shop_deploy',
                  deploy_migrate_command=psql, deploy_migrate_environment={'PGPASSWORD': pg.password}, **login)
-    rc, out = run_playbook(DEPLOY, extra, tmp_path)
+    rc, out = deploy_playbook(DEPLOY, extra, tmp_path)
     assert rc == 0, out
     assert pg.password not in out
     assert pg.psql('SELECT count(*) FROM orders', db='shop_deploy') == '20'
@@ -56,13 +55,13 @@ def test_backup_migrate_then_rollback_with_restore(app_root, current_server, pos
           'rollback_db_login_host': '127.0.0.1', 'rollback_db_login_port': pg.port,
           'rollback_db_login_user': 'postgres', 'rollback_db_login_password': pg.password}
     # without the confirmation: refused at 'database', nothing switched, lock released
-    rc, out = run_playbook(ROLLBACK, rb, tmp_path)
+    rc, out = deploy_playbook(ROLLBACK, rb, tmp_path)
     assert rc != 0
     assert "failed at step 'database'" in out and 'rollback_db_restore_confirm=%s' % R2 in out, out
     assert os.readlink(str(app_root / 'current')) == 'releases/' + R2
     assert not (app_root / 'deploy.lock').exists()
     # confirmed: the pre-deploy backup of R2 comes back, current goes to R1
-    rc, out = run_playbook(ROLLBACK, dict(rb, rollback_db_restore_confirm=R2), tmp_path)
+    rc, out = deploy_playbook(ROLLBACK, dict(rb, rollback_db_restore_confirm=R2), tmp_path)
     assert rc == 0, out
     assert pg.password not in out
     assert os.readlink(str(app_root / 'current')) == 'releases/' + R1

@@ -11,9 +11,8 @@ import os
 
 import pytest
 
-from release_fixtures import (  # noqa: F401  pylint: disable=unused-import
-    IDS, REPO, app_root, current_server, deploy_setup, history, http_dir, release_setup, run_playbook,
-)
+from release_fixtures import IDS, deploy_playbook, deploy_setup, history, release_setup
+from testkit import REPO
 
 R1, R2 = IDS[0], IDS[1]
 DEPLOY = os.path.join(REPO, 'playbooks', 'deploy.yml')
@@ -34,7 +33,7 @@ def test_failed_migration_never_goes_live(app_root, current_server, http_dir, tm
                                               'status_code': [200]}],
                  deploy_work_resume_requests=[{'url': base + '/queue/resume-all', 'method': 'GET',
                                                'status_code': [200]}])
-    rc, out = run_playbook(DEPLOY, extra, tmp_path)
+    rc, out = deploy_playbook(DEPLOY, extra, tmp_path)
     assert rc != 0
     assert "Deploy of release %s failed at step 'migrate'" % R2 in out, out
     assert 'The release never went live and is marked failed.' in out, out

@@ -12,9 +12,8 @@ import os
 
 import pytest
 
-from release_fixtures import (  # noqa: F401  pylint: disable=unused-import
-    IDS, REPO, app_root, current_server, deploy_setup, history, release_setup, run_inproc, run_playbook,
-)
+from release_fixtures import IDS, deploy_playbook, deploy_setup, history, release_setup, run_inproc
+from testkit import REPO
 
 R1, R2, R3, R4 = IDS[0], IDS[1], IDS[2], IDS[3]
 DEPLOY = os.path.join(REPO, 'playbooks', 'deploy.yml')
@@ -32,7 +31,7 @@ def test_concurrent_deploy_refused_then_rollback_playbook(app_root, current_serv
     (app_root / 'deploy.lock').write_text(json.dumps({
         'owner': 'deploy other by alice', 'host': 'h', 'pid': 1, 'created': '2026-11-23T15:00:00Z',
         'expires': '2099-01-01T00:00:00Z'}))
-    rc, out = run_playbook(DEPLOY, dict(common, deploy_src=v2, deploy_release_id=R4), tmp_path)
+    rc, out = deploy_playbook(DEPLOY, dict(common, deploy_src=v2, deploy_release_id=R4), tmp_path)
     assert rc != 0
     assert "failed at step 'lock'" in out and "'deploy other by alice'" in out and '2099-01-01T00:00:00Z' in out
     assert json.loads((app_root / 'deploy.lock').read_text())['owner'] == 'deploy other by alice'
@@ -52,7 +51,7 @@ def test_concurrent_deploy_refused_then_rollback_playbook(app_root, current_serv
         'rollback_actor': 'pytest',
         'rollback_report_dir': str(reports),
     }
-    rc, out = run_playbook(ROLLBACK, rb, tmp_path)
+    rc, out = deploy_playbook(ROLLBACK, rb, tmp_path)
     assert rc == 0, out
     assert os.readlink(str(app_root / 'current')) == 'releases/' + R1
     assert history(app_root)[-1]['reason'] == 'operator rollback'

@@ -19,9 +19,8 @@ import threading
 
 import pytest
 
-from release_fixtures import (  # noqa: F401  pylint: disable=unused-import
-    IDS, REPO, app_root, current_server, deploy_setup, history, release_setup, run_playbook,
-)
+from release_fixtures import IDS, deploy_playbook, deploy_setup, history, release_setup
+from testkit import REPO
 
 R1, R2 = IDS[0], IDS[1]
 ROLLBACK = os.path.join(REPO, 'playbooks', 'rollback.yml')
@@ -119,9 +118,9 @@ def test_rollback_stops_app_before_restore(app_root, current_server, postgres_se
           'rollback_db_login_user': 'postgres', 'rollback_db_login_password': pg.password}
 
     # a restore that fails after the stop (no such backup): the database is untouched, the app starts again on R2
-    rc, out = run_playbook(ROLLBACK, dict(rb, rollback_db_restore_confirm=R2,
-                                          rollback_db_backup_id='20261101T000000Z-shop_order-000000'),
-                           tmp_path, env_extra=env)
+    rc, out = deploy_playbook(ROLLBACK, dict(rb, rollback_db_restore_confirm=R2,
+                                             rollback_db_backup_id='20261101T000000Z-shop_order-000000'),
+                              tmp_path, env_extra=env)
     assert rc != 0
     assert "failed at step 'database'" in out, out
     assert 'The live database was not replaced; the app was started again on release %s and work resumed' % R2 \
@@ -137,7 +136,7 @@ def test_rollback_stops_app_before_restore(app_root, current_server, postgres_se
     log.unlink()
 
     # confirmed, with the real backup: paused and stopped while the newer schema is live, started after the restore
-    rc, out = run_playbook(ROLLBACK, dict(rb, rollback_db_restore_confirm=R2), tmp_path, env_extra=env)
+    rc, out = deploy_playbook(ROLLBACK, dict(rb, rollback_db_restore_confirm=R2), tmp_path, env_extra=env)
     assert rc == 0, out
     assert pg.password not in out
     got = [(c['call'][:2], c['coupon']) for c in calls(log)]
@@ -155,7 +154,7 @@ def test_rollback_stops_app_before_restore(app_root, current_server, postgres_se
     # without a database restore nothing is stopped: pause, then the switch and restart, then resume
     log.unlink()
     rb_plain = dict(rb, rollback_db_restore=False, rollback_release_id=R2)
-    rc, out = run_playbook(ROLLBACK, rb_plain, tmp_path, env_extra=env)
+    rc, out = deploy_playbook(ROLLBACK, rb_plain, tmp_path, env_extra=env)
     assert rc == 0, out
     assert [c['call'][:2] for c in calls(log)] == [['POST', '/api/queue/pause-all'], ['podman', 'rm'],
                                                    ['podman', 'run'], ['POST', '/api/queue/resume-all']]

@@ -7,12 +7,9 @@ tagged strings): phases recorded the way the dr role records them, the four repo
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from playbooks import run_playbook
 
 PLAYBOOK = r'''
 - name: DR report filters
@@ -76,11 +73,7 @@ def test_filters_in_a_playbook(tmp_path):
     pb.write_text(PLAYBOOK)
     out = tmp_path / 'out'
     out.mkdir()
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.build', 'collections'),
-               ANSIBLE_NOCOLOR='1', ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_DEPRECATION_WARNINGS='False')
-    argv = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', 'localhost,', '-c', 'local',
-            str(pb), '-e', 'out=%s' % out]
-    r = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300, check=False)
+    r = run_playbook(str(pb), {'out': str(out)}, tmp_path, timeout=300)
     log = r.stdout + r.stderr
     # the play fails on the missed objective (import was never measured), after writing every report
     assert r.returncode == 2, log

@@ -8,10 +8,7 @@ import os
 import stat
 
 from files_restore_fixtures import md5, snapshot, tree
-import files_restore_fixtures
 
-bucket = files_restore_fixtures.bucket  # a fixture, used by name
-workdir = files_restore_fixtures.workdir  # a fixture, used by name
 
 NESTED = {
     'top.txt': b'top level\n',

@@ -7,10 +7,6 @@ from __future__ import annotations
 import os
 
 from files_restore_fixtures import md5, tree
-import files_restore_fixtures
-
-bucket = files_restore_fixtures.bucket  # a fixture, used by name
-workdir = files_restore_fixtures.workdir  # a fixture, used by name
 
 
 def test_delete_removes_extraneous_files_only_inside_dest(bucket, workdir, run_module):

@@ -11,10 +11,7 @@ import time
 import boto3.s3.transfer
 
 from files_restore_fixtures import Bucket, md5, tree
-import files_restore_fixtures
 
-private_moto = files_restore_fixtures.private_moto  # a fixture, used by name
-workdir = files_restore_fixtures.workdir  # a fixture, used by name
 
 MIB = 1024 * 1024
 

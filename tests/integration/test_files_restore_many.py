@@ -8,10 +8,6 @@ import os
 import time
 
 from files_restore_fixtures import tree
-import files_restore_fixtures
-
-bucket = files_restore_fixtures.bucket  # a fixture, used by name
-workdir = files_restore_fixtures.workdir  # a fixture, used by name
 
 
 def test_pagination_1500_objects(bucket, workdir, run_module):

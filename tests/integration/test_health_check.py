@@ -12,16 +12,10 @@ import threading
 import time
 from urllib.parse import quote
 
-import health_fixtures
 import psycopg
 from health_fixtures import AUTH_TOKEN, BASIC_PASSWORD, BASIC_USER, PgReplica, closed_port
 
 from ansible_collections.runbook.ops.plugins.module_utils import health
-
-# the servers of health_fixtures, as fixtures of this module
-http_fixture = health_fixtures.http_fixture
-tls_fixture = health_fixtures.tls_fixture
-
 
 LATENCY_OFF = {'latency_ms': {}}
 LATENCY_TYPES = ('http', 'tcp', 'postgres', 'redis')

@@ -11,12 +11,7 @@ import subprocess
 import threading
 import time
 
-import health_fixtures
-
 from ansible_collections.runbook.ops.plugins.module_utils import health
-
-trickle_server = health_fixtures.trickle_server
-silent_server = health_fixtures.silent_server
 
 BOUND = 30.0     # a probe with timeout 2 s must end well within this
 

@@ -11,8 +11,7 @@ import shutil
 
 import pytest
 
-from certs_fixtures import (  # noqa: F401  pylint: disable=unused-import
-    cert_pem, certs_tmp, test_ca, write_pair)
+from certs_fixtures import cert_pem, write_pair
 
 
 @pytest.fixture(scope='module')

@@ -11,11 +11,9 @@ import json
 import secrets
 from urllib.parse import quote
 
-import health_fixtures
 from health_fixtures import BASIC_PASSWORD, BASIC_USER, closed_port
 from playbooks import run_playbook
 
-http_fixture = health_fixtures.http_fixture
 LATENCY_OFF = {'latency_ms': {}}     # these tests are not about latency
 # what health_check's argspec says about a tcp probe without port
 MODULE_MESSAGE = 'type is tcp but all of the following are missing: port found in checks'

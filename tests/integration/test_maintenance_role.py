@@ -5,11 +5,8 @@
 against a real PostgreSQL, a real Redis and a local backup store."""
 from __future__ import annotations
 
-import json
 import os
 import secrets
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
@@ -18,19 +15,6 @@ from maintenance_role_fixtures import (bloated_db, dead_tuples, drop_db, load_re
 from webhook_fixtures import last_fatal, webhook_receiver
 
 HOSTILE_TABLE = 't"; DROP TABLE orders; --'
-
-
-class _Hook(BaseHTTPRequestHandler):
-    received = []
-
-    def do_POST(self):  # noqa: N802  pylint: disable=invalid-name
-        body = self.rfile.read(int(self.headers['Content-Length']))
-        _Hook.received.append(json.loads(body))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args):  # pylint: disable=arguments-differ
-        pass
 
 
 def _vars(pg, redis, db, tmp_path, prefix):
@@ -185,19 +169,13 @@ def test_failing_assertion_fails_the_play_after_the_report(postgres_server, redi
         {'name': 'sneaky write', 'db': db, 'query': 'DELETE FROM orders RETURNING id', 'expect': []},
     ]
     (tmp_path / 'store').mkdir()     # an empty store: nothing to compare the row counts with
-    server = HTTPServer(('127.0.0.1', 0), _Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    extra['maintenance_notify_webhook_url'] = 'http://127.0.0.1:%d/hook' % server.server_port
-    _Hook.received = []
     try:
-        try:
+        with webhook_receiver(200) as hook:
+            extra['maintenance_notify_webhook_url'] = hook.url
             r = playbook('weekly_maintenance', extra, tmp_path, groups=('db',))
-        finally:
-            server.shutdown()
-            server.server_close()
         assert r.returncode != 0
-        assert len(_Hook.received) == 1
-        text = _Hook.received[0]['text']
+        assert len(hook.received) == 1
+        text = hook.received[0]['text']
         assert text.startswith(':red_circle: Weekly maintenance FAILED on 1 host(s); localhost failed in phase '
                                'integrity: ') and 'totals never zero' in text
         assert pg.password not in text

@@ -12,16 +12,15 @@ from __future__ import annotations
 # refused before anything changes.
 
 import hashlib
-import io
 import json
 import os
-import tarfile
 import urllib.request
 
 import boto3
 import pytest
 
-from release_fixtures import IDS, REPO, current_server, app_root, history, http_gate, run_inproc, run_playbook  # noqa: F401  pylint: disable=unused-import
+from release_fixtures import IDS, deploy_playbook, history, http_gate, run_inproc
+from testkit import REPO, make_tarball
 
 R1, R2, R3 = IDS[0], IDS[1], IDS[2]
 PLAYBOOK = os.path.join(REPO, 'playbooks', 'rollback_frontend.yml')
@@ -53,14 +52,7 @@ TYPES = {'index.html': 'text/html', '.js': ('application/javascript', 'text/java
 
 
 def build_artifact(path, files):
-    with tarfile.open(str(path), 'w:gz') as tf:
-        for name, text in sorted(files.items()):
-            data = text.encode()
-            info = tarfile.TarInfo('./' + name)
-            info.size = len(data)
-            info.mode = 0o644
-            tf.addfile(info, io.BytesIO(data))
-    return str(path)
+    return make_tarball(path, files, prefix='./')
 
 
 def bucket_state(s3, prefix=''):
@@ -106,7 +98,7 @@ def test_frontend_rollback_webroot_and_s3(app_root, current_server, moto_server,
           'rollback_report_dir': str(reports)}
 
     # hostile prefix: refused before the lock, nothing switched, bucket untouched
-    rc, out = run_playbook(PLAYBOOK, dict(rb, rollback_frontend_s3_prefix='site/../other'), tmp_path)
+    rc, out = deploy_playbook(PLAYBOOK, dict(rb, rollback_frontend_s3_prefix='site/../other'), tmp_path)
     assert rc != 0
     assert "failed at step 'check'" in out and "has '.', '..' or empty segments" in out, out
     assert os.readlink(str(app_root / 'current')) == 'releases/' + R2
@@ -116,7 +108,7 @@ def test_frontend_rollback_webroot_and_s3(app_root, current_server, moto_server,
     before = bucket_state(s3)
     check_play = tmp_path / 'check.yml'
     check_play.write_text(CHECK_PLAY)
-    rc, out = run_playbook(str(check_play), rb, tmp_path)
+    rc, out = deploy_playbook(str(check_play), rb, tmp_path)
     assert rc == 0, out
     switch = out[out.index('Switch | point current at the target release'):]
     assert switch.split('\n', 2)[1].startswith('changed: [localhost]'), out  # the switch is previewed as a change
@@ -125,7 +117,7 @@ def test_frontend_rollback_webroot_and_s3(app_root, current_server, moto_server,
     assert not (app_root / 'deploy.lock').exists()
 
     # previous good build (v1: v3 is failed): webroot switched, bucket mirrors v1 exactly
-    rc, out = run_playbook(PLAYBOOK, rb, tmp_path)
+    rc, out = deploy_playbook(PLAYBOOK, rb, tmp_path)
     assert rc == 0, out
     assert os.readlink(str(app_root / 'current')) == 'releases/' + R1
     with urllib.request.urlopen(current_server + '/index.html', timeout=5) as r:  # nosec - 127.0.0.1
@@ -146,8 +138,8 @@ def test_frontend_rollback_webroot_and_s3(app_root, current_server, moto_server,
 
     # a named build (v2), then the same again: nothing uploaded or deleted the second time
     for attempt in (1, 2):
-        rc, out = run_playbook(PLAYBOOK, dict(rb, rollback_release_id=R2, rollback_frontend_s3_strategy='checksum'),
-                               tmp_path)
+        rc, out = deploy_playbook(PLAYBOOK, dict(rb, rollback_release_id=R2, rollback_frontend_s3_strategy='checksum'),
+                                  tmp_path)
         assert rc == 0, out
         assert os.readlink(str(app_root / 'current')) == 'releases/' + R2
         assert {k: v[0] for k, v in bucket_state(s3, 'site/').items()} == expected('v2')

@@ -4,16 +4,15 @@
 from __future__ import annotations
 
 import datetime
-import io
 import json
 import os
-import tarfile
 import zipfile
 
 import pytest
 
 from ansible_collections.runbook.ops.plugins.module_utils import release as rel
 from ansible_collections.runbook.ops.plugins.module_utils.release import ReleaseError
+from testkit import make_tarball
 
 R1, R2, R3, R4, R5 = ('20261101T080000Z', '20261110T120000Z', '20261120T101500Z',
                       '20261122T090000Z', '20261123T150405Z')
@@ -188,26 +187,6 @@ def test_parse_checksum():
 
 # --------------------------------------------------------------------------- unpacking
 
-def _tar(path, members):
-    with tarfile.open(path, 'w:gz') as tf:
-        for name, kind, data in members:
-            info = tarfile.TarInfo(name)
-            if kind == 'file':
-                info.size = len(data)
-                tf.addfile(info, io.BytesIO(data))
-            elif kind == 'sym':
-                info.type = tarfile.SYMTYPE
-                info.linkname = data
-                tf.addfile(info)
-            elif kind == 'lnk':
-                info.type = tarfile.LNKTYPE
-                info.linkname = data
-                tf.addfile(info)
-            elif kind == 'fifo':
-                info.type = tarfile.FIFOTYPE
-                tf.addfile(info)
-
-
 @pytest.mark.parametrize('members,needle', [
     ([('/etc/evil', 'file', b'x')], 'absolute path'),
     ([('a/../../evil', 'file', b'x')], 'contains ".."'),
@@ -218,7 +197,7 @@ def _tar(path, members):
 ])
 def test_hostile_tar_refused(tmp_path, members, needle):
     archive = str(tmp_path / 'evil.tgz')
-    _tar(archive, members)
+    make_tarball(archive, members)
     dest = tmp_path / 'dest'
     dest.mkdir()
     with pytest.raises(ReleaseError) as e:
@@ -233,7 +212,7 @@ def test_symlink_chain_escape_refused(tmp_path, monkeypatch, data_filter):
         monkeypatch.delattr(rel.tarfile, 'data_filter', raising=False)
     # s -> . and y -> s/.. look inside lexically, but y resolves to the parent of the release
     archive = str(tmp_path / 'chain.tgz')
-    _tar(archive, [('s', 'sym', '.'), ('y', 'sym', 's/..')])
+    make_tarball(archive, [('s', 'sym', '.'), ('y', 'sym', 's/..')])
     dest = tmp_path / 'dest'
     dest.mkdir()
     with pytest.raises(ReleaseError) as e:
@@ -243,7 +222,7 @@ def test_symlink_chain_escape_refused(tmp_path, monkeypatch, data_filter):
 
 def test_tar_with_inside_links_ok(tmp_path):
     archive = str(tmp_path / 'ok.tgz')
-    _tar(archive, [('lib/real.js', 'file', b'ok'), ('node_modules/.bin/x', 'sym', '../../lib/real.js')])
+    make_tarball(archive, [('lib/real.js', 'file', b'ok'), ('node_modules/.bin/x', 'sym', '../../lib/real.js')])
     dest = tmp_path / 'dest'
     dest.mkdir()
     assert rel.unpack(archive, str(dest)) == 'tar'
@@ -288,7 +267,7 @@ def test_not_an_archive(tmp_path):
 def test_git_source_argv(tmp_path):
     calls = []
     src_tar = tmp_path / 'src.tar'
-    _tar(str(src_tar), [('app.py', 'file', b'print(1)')])
+    make_tarball(str(src_tar), [('app.py', 'file', b'print(1)')])
 
     def fake_run(argv):
         calls.append(argv)

@@ -14,7 +14,7 @@ import jinja2
 import pytest
 import yaml
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from testkit import REPO
 
 # variable suffix -> (collection dict, key of the dict)
 POSTGRES_KEYS = ('login_host', 'login_port', 'login_user', 'login_password', 'ssl_mode')

@@ -61,22 +61,33 @@ def test_window_rejects_bad_settings(window, error):
         m.maintenance_window_check(window, now='2026-02-02T03:00:00Z')
 
 
+T0, T1, T2, T3 = ('2026-01-31T04:00:00.000000Z', '2026-01-31T04:00:01.500000Z', '2026-01-31T04:00:03.500000Z',
+                  '2026-01-31T04:00:04.000000Z')
+
+
 def test_report_and_markdown():
+    # the raw records of the phase role (one shape) and the details each phase left, by name
     phases = [
-        {'name': 'backup', 'title': 'full backup', 'status': 'ok', 'started_at': 't0', 'ended_at': 't1',
-         'duration_s': 1.5, 'error': '', 'details': {'backups': [{'db': 'app', 'backup_id': 'b1', 'size_bytes': 2048}]}},
-        {'name': 'vacuum', 'title': 'vacuum/analyze', 'status': 'ok', 'started_at': 't1', 'ended_at': 't2',
-         'duration_s': 2.0, 'error': '', 'details': {'databases': [m.maintenance_db_summary({
-             '_maintenance_db': {'name': 'app'}, 'msg': 'done', 'changed': True,
-             'tables': [{'schema': 'public', 'table': 'or|ders', 'size_bytes_before': 4096, 'size_bytes_after': 2048,
-                         'dead_tuples_before': 700, 'dead_tuples_after': 0}],
-             'terminated': [{'pid': 1}]})]}},
-        {'name': 'logs', 'title': 'log cleanup', 'status': 'failed', 'started_at': 't2', 'ended_at': 't3',
-         'duration_s': 0.5, 'error': 'Check the log directory: not a directory', 'details': {}},
-        {'name': 'integrity', 'title': 'data integrity checks', 'status': 'skipped', 'started_at': 't3',
-         'ended_at': 't3', 'duration_s': 0, 'error': '', 'details': {'reason': 'an earlier phase failed: logs'}},
+        {'name': 'backup', 'host': 'db1', 'status': 'ok', 'started_at': T0, 'ended_at': T1, 'duration_s': 1.5,
+         'detail': ''},
+        {'name': 'vacuum', 'host': 'db1', 'status': 'ok', 'started_at': T1, 'ended_at': T2, 'duration_s': 2.0,
+         'detail': ''},
+        {'name': 'logs', 'host': 'db1', 'status': 'failed', 'started_at': T2, 'ended_at': T3, 'duration_s': 0.5,
+         'detail': 'Check the log directory: not a directory'},
+        {'name': 'integrity', 'host': 'db1', 'status': 'skipped', 'started_at': T3, 'ended_at': T3, 'duration_s': 0.0,
+         'detail': 'an earlier phase failed: logs'},
     ]
-    report = m.maintenance_report({'db1': {'phases': phases, 'window': {'message': 'inside'}}}, ['db1', 'db2'],
+    details = {
+        'backup': {'backups': [{'db': 'app', 'backup_id': 'b1', 'size_bytes': 2048}]},
+        'vacuum': {'databases': [m.maintenance_db_summary({
+            '_maintenance_db': {'name': 'app'}, 'msg': 'done', 'changed': True,
+            'tables': [{'schema': 'public', 'table': 'or|ders', 'size_bytes_before': 4096, 'size_bytes_after': 2048,
+                        'dead_tuples_before': 700, 'dead_tuples_after': 0}],
+            'terminated': [{'pid': 1}]})]},
+        'logs': {}, 'integrity': {},
+    }
+    report = m.maintenance_report({'db1': {'phases': phases, 'details': details, 'window': {'message': 'inside'}}},
+                                  ['db1', 'db2'],
                                   generated_at='2026-01-31T04:00:00Z')
     assert report['status'] == 'failed'
     assert [(f['host'], f['phase']) for f in report['failed']] == [('db1', 'logs'), ('db2', None)]
@@ -86,7 +97,7 @@ def test_report_and_markdown():
     assert s['vacuum_terminated'] == 1 and report['hosts']['db1']['duration_s'] == 4.0
     md = m.maintenance_markdown(report)
     assert 'Status: **FAILED**' in md and '## db1 (failed)' in md and '## db2 (failed)' in md
-    assert '| backup | ok | t0 | 1.5 s | app: b1 (2.0 KiB) |' in md
+    assert '| backup | ok | %s | 1.5 s | app: b1 (2.0 KiB) |' % T0 in md
     assert '| app | public.or\\|ders | 4.0 KiB | 2.0 KiB | 700 | 0 |' in md
-    assert '| integrity | skipped | t3 | 0 s | an earlier phase failed: logs |' in md
+    assert '| integrity | skipped | %s | 0.0 s | an earlier phase failed: logs |' % T3 in md
     assert '- **db1** phase `logs`: Check the log directory: not a directory' in md
