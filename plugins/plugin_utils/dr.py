@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The rules of a DR failover or rehearsal, controller side: the one owner of RTO/RPO.
 
-``measure`` turns the raw records of a run (the phase records every host kept, the time the run
+``measure`` turns the raw records of a run (the phase records every host kept with the runbook.ops.phase
+role, in the shape of plugin_utils/phase.py, the time the run
 started, the facts of the restored backup) into the measured RTO and RPO per component;
 ``report`` grades the phases and the measurements against the objectives and builds the report
 dict (the JSON report). Durations and timestamps are parsed here too. The filters in
@@ -19,6 +20,8 @@ import math
 import re
 from collections.abc import Mapping
 
+from ansible_collections.runbook.ops.plugins.plugin_utils import phase as _phase
+
 # The phases between the start and a healthy, verified application: the application's RTO ends
 # with the last of them that ran, and only counts when none of them failed and verify_app passed.
 APP_RTO_PHASES = ('database', 'files', 'app', 'switch', 'verify_db', 'verify_app')
@@ -27,12 +30,15 @@ DB_RTO_PHASE = 'database'
 # The phase that proves the application serves what it should.
 APP_VERIFY_PHASE = 'verify_app'
 
-STATUSES = ('ok', 'failed', 'skipped')
+# The phase records are those of the private runbook.ops.phase role, in the one shape plugin_utils/phase.py owns.
+STATUSES = _phase.STATUSES
 _UNITS = {'w': 604800.0, 'd': 86400.0, 'h': 3600.0, 'm': 60.0, 's': 1.0}
 _PART_RE = re.compile(r'\s*([0-9]+(?:\.[0-9]+)?)\s*([wdhms])', re.IGNORECASE)
 _NUMBER_RE = re.compile(r'^\s*[0-9]+(?:\.[0-9]+)?\s*$')
 _OBJECTIVE_KEYS = ('rto', 'rpo', 'priority', 'description')
 _MEASUREMENT_KEYS = ('rto_s', 'rpo_s')
+# Optional beside the figures: where the RPO comes from (measure's rpo_source), kept in the report's component.
+_RPO_SOURCES = ('dump', 'wal_archive')
 _HINT = "use a number of seconds or a duration such as '4h', '30m', '90s', '1h30m', '7d'"
 _UTC_EXAMPLE = "'2026-01-31T02:00:00Z'"
 # ISO 8601 extended form only: datetime.fromisoformat alone also takes week dates, the basic form and any
@@ -206,6 +212,53 @@ def _since_start(t0, when, what):
     return seconds
 
 
+def recovery_point(restored, who='dr_measure'):
+    """(the time the restored data reaches, its source) from the facts of what the database phase restored.
+
+    - ``method: pitr`` (the pitr role's restore): a time target's ``recovery_target`` (everything committed up to
+      it is back); for a restore point or the latest, the last transaction recovery replayed (``last_replayed``,
+      else the archive's ``archive_reaches``): the last archived WAL. Source ``wal_archive``.
+    - a dump (``method: dump`` or none): the restored backup's ``backup_created_at``. Source ``dump`` (``None``
+      when the facts name no method, as before).
+    ``(None, None)`` when nothing was restored.
+    """
+    method = restored.get('method')
+    if method not in (None, '', 'dump', 'pitr'):
+        _fail("%s: the restored facts have method %r: use dump or pitr." % (who, method))
+    if method == 'pitr':
+        if restored.get('recovery_target_type') == 'time':
+            keys = ('recovery_target',)
+        else:
+            keys = ('last_replayed', 'archive_reaches')
+        for key in keys:
+            if restored.get(key) not in (None, ''):
+                return parse_time(restored[key], 'the recovered %s' % key, who), 'wal_archive'
+        _fail('%s: the PITR facts have no %s: pass what runbook.ops.pitr_restore returned '
+              '(recovery_target, last_replayed, plan.archive_reaches).' % (who, ' or '.join(keys)))
+    if restored.get('backup_created_at') in (None, ''):
+        return None, None
+    created = parse_time(restored['backup_created_at'], 'the restored backup_created_at', who)
+    return created, ('dump' if method == 'dump' else None)
+
+
+def recovery_point_objective(restored, t0, who='dr_measure'):
+    """(RPO seconds, source): the start of the run (the failure) minus the time the restored data reaches.
+
+    A dump created after the start is a clock error. A WAL archive may reach past the start (the primary of a
+    rehearsal keeps archiving): nothing committed before the failure is lost, the RPO is 0.
+    """
+    point, source = recovery_point(restored, who)
+    if point is None:
+        return None, None
+    rpo = (t0 - point).total_seconds()
+    if rpo < 0:
+        if source == 'wal_archive':
+            return 0.0, source
+        _fail('%s: the restored backup was created at %s, after the start of the run (%s): check the clocks '
+              'of the control node and of the backup host.' % (who, format_time(point), format_time(t0)))
+    return rpo, source
+
+
 def measure(phases, started_at, restored=None):
     """RTO and RPO per component from the raw records of a run.
 
@@ -213,10 +266,12 @@ def measure(phases, started_at, restored=None):
       phase is ok;
     - application RTO: end of the last phase of :data:`APP_RTO_PHASES` that was not skipped minus
       ``started_at``, only when none of them failed and ``verify_app`` is ok;
-    - RPO (both components): ``started_at`` minus the restored backup's ``backup_created_at``; none
-      without a restored backup.
+    - RPO (both components): ``started_at`` minus the time the restored data reaches
+      (:func:`recovery_point`: a dump's ``backup_created_at``, or for a PITR its recovery target or last
+      archived transaction); none without a restored backup.
 
-    Returns ``{'database': {'rto_s', 'rpo_s'}, 'application': {'rto_s', 'rpo_s'}}`` (seconds or None).
+    Returns ``{'database': {'rto_s', 'rpo_s'}, 'application': {'rto_s', 'rpo_s'}}`` (seconds or None), with
+    ``rpo_source`` (``dump`` or ``wal_archive``) in both when the restored facts name their ``method``.
     """
     who = 'dr_measure'
     plist = parse_phases(phases, who)
@@ -227,13 +282,7 @@ def measure(phases, started_at, restored=None):
         _fail('%s: the restored backup must be a dict with backup_created_at (or {} when none was restored), '
               'got %s.' % (who, type(restored).__name__))
 
-    rpo = None
-    if restored.get('backup_created_at') not in (None, ''):
-        created = parse_time(restored['backup_created_at'], 'the restored backup_created_at', who)
-        rpo = (t0 - created).total_seconds()
-        if rpo < 0:
-            _fail('%s: the restored backup was created at %s, after the start of the run (%s): check the clocks '
-                  'of the control node and of the backup host.' % (who, format_time(created), format_time(t0)))
+    rpo, source = recovery_point_objective(restored, t0)
 
     db_rto = None
     db_phase = next((p for p in plist if p['name'] == DB_RTO_PHASE), None)
@@ -248,8 +297,12 @@ def measure(phases, started_at, restored=None):
         done = max((p['_end'] for p in service if p['status'] != 'skipped'), default=t0)
         app_rto = _since_start(t0, done, 'the end of the last service phase')
 
-    return {'database': {'rto_s': db_rto, 'rpo_s': rpo},
-            'application': {'rto_s': app_rto, 'rpo_s': rpo}}
+    out = {'database': {'rto_s': db_rto, 'rpo_s': rpo},
+           'application': {'rto_s': app_rto, 'rpo_s': rpo}}
+    if source is not None:
+        for comp in out.values():
+            comp['rpo_source'] = source
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -292,13 +345,18 @@ def _measurements(measurements):
             meas = {}
         if not isinstance(meas, Mapping):
             _fail('dr_report: measurements for %r must be a dict with rto_s and rpo_s, got %r.' % (comp, meas))
-        unknown = sorted(str(k) for k in meas if k not in _MEASUREMENT_KEYS)
+        unknown = sorted(str(k) for k in meas if k not in _MEASUREMENT_KEYS + ('rpo_source',))
         if unknown:
             _fail('dr_report: measurements for %r have unknown keys %s: use %s.'
                   % (comp, ', '.join(unknown), ', '.join(_MEASUREMENT_KEYS)))
+        source = meas.get('rpo_source')
+        if source not in (None,) + _RPO_SOURCES:
+            _fail('dr_report: measurements for %r have rpo_source %r: use %s.'
+                  % (comp, source, ', '.join(_RPO_SOURCES)))
         out[str(comp)] = {
             'rto': _duration_field(meas.get('rto_s'), 'measurements %s rto_s' % comp),
             'rpo': _duration_field(meas.get('rpo_s'), 'measurements %s rpo_s' % comp),
+            'rpo_source': source,
         }
     return out
 
@@ -345,12 +403,15 @@ def report(phases, objectives, measurements, meta=None):
         rto_met, rto_miss = _verdict(comp, 'RTO', obj['rto'], m['rto'])
         rpo_met, rpo_miss = _verdict(comp, 'RPO', obj['rpo'], m['rpo'])
         missed += [msg for msg in (rto_miss, rpo_miss) if msg]
-        components.append({
+        component = {
             'name': comp, 'priority': obj['priority'],
             'rto_objective_s': obj['rto'], 'rto_s': m['rto'], 'rto_met': rto_met,
             'rpo_objective_s': obj['rpo'], 'rpo_s': m['rpo'], 'rpo_met': rpo_met,
             'ok': rto_met is not False and rpo_met is not False,
-        })
+        }
+        if m.get('rpo_source') is not None:
+            component['rpo_source'] = m['rpo_source']
+        components.append(component)
 
     failed = [p['name'] for p in out_phases if p['status'] == 'failed']
     return {
