@@ -27,6 +27,7 @@ TARGETS = {'backup_vs_zstd': 1.15, 'gzip_vs_backup': 4.0, 'restore_vs_raw': 1.15
 
 def load_conftest():
     sys.path.insert(0, os.path.join(REPO, '.build', 'collections'))
+    sys.path.insert(0, os.path.join(REPO, 'tests'))                # ... and tests/testkit.py
     sys.path.insert(0, os.path.join(REPO, 'tests', 'integration'))  # conftest imports its sibling servers.py
     link = os.path.join(REPO, '.build', 'collections', 'ansible_collections', 'runbook', 'ops')
     if not os.path.islink(link):
@@ -164,11 +165,16 @@ class Bench(object):
                         'rss': rss}
             return run
 
-        def ours(store, row_counts, **extra):
+        def ours(store, row_counts, count_method=None, **extra):
             def run():
                 args = dict(self.pg.params, db=db, row_counts=row_counts, **store)
                 args.update(extra)
-                r, wall = self.module('db_backup', args)
+                if count_method:  # the module reads it from its environment
+                    os.environ[COUNT_METHOD_ENV] = count_method
+                try:
+                    r, wall = self.module('db_backup', args)
+                finally:
+                    os.environ.pop(COUNT_METHOD_ENV, None)
                 return {'s': r['timings']['total_s'], 'wall': wall, 'mib': r['manifest']['size'] / MIB,
                         'rss': r.get('peak_rss_mib'), 'count_wait_s': r['timings'].get('count_wait_s'),
                         'commit_s': r['timings'].get('commit_s')}
@@ -182,6 +188,7 @@ class Bench(object):
             (ZFILE, raw([dump, zstd])),
             (ZS3, raw_s3([dump, zstd], 'raw/%s.dump.zst' % db)),
             ('db_backup -> local (exact counts)', ours(local, 'exact')),
+            (OURSTREAM, ours(local, 'exact', count_method='stream')),
             ('db_backup -> local (estimate)', ours(local, 'estimate')),
             ('db_backup -> S3 (exact counts)', ours(s3, 'exact')),
             ('db_backup -> S3 (estimate)', ours(s3, 'estimate')),
@@ -258,6 +265,10 @@ ZFILE = 'raw pg_dump -Fc -Z0 | zstd -T2 -1 > file'
 ZS3 = 'raw pg_dump -Fc -Z0 | zstd -T2 -1 | boto3 -> S3'
 Z3FILE = 'raw pg_dump -Fc -Z0 | zstd -T2 -3 > file'
 OURS3 = 'db_backup -> local (exact, compression_level 3)'
+# exact counts read from pg_dump's own COPY stream (issue 16), side by side with the default, count(*) in the
+# dump's snapshot while it streams; the module reads the method from its environment
+OURSTREAM = 'db_backup -> local (exact from the dump stream)'
+COUNT_METHOD_ENV = 'RBO_BENCH_PG_COUNT_METHOD'
 
 
 def report(res):
@@ -299,6 +310,8 @@ def report(res):
         ('gzip way / db_backup local exact -3', gz / med[OURS3], 'info'),
         ('gzip way / raw zstd -3 file', gz / med[Z3FILE], 'info'),
         ('raw zstd -3 file / raw zstd -1 file', med[Z3FILE] / med[ZFILE], 'info'),
+        ('db_backup local exact from the stream / raw zstd file', med[OURSTREAM] / zfile, 'info'),
+        ('db_backup exact: stream counts / count(*)', med[OURSTREAM] / lx, '< 1 to switch (issue 16)'),
     ]
     # the same ratios round by round (each round runs every contender once, back to back, so a round's
     # contenders see about the same load): the median of those is less sensitive to a busy machine
@@ -315,6 +328,8 @@ def report(res):
         'gzip way / raw zstd file (best raw pipeline)': (GZIP, ZFILE),
         'gzip way / pg_dump alone (ceiling)': (GZIP, FLOOR),
         'db_backup local exact -3 / raw zstd -3 file': (OURS3, Z3FILE),
+        'db_backup local exact from the stream / raw zstd file': (OURSTREAM, ZFILE),
+        'db_backup exact: stream counts / count(*)': (OURSTREAM, 'db_backup -> local (exact counts)'),
         'gzip way / db_backup local exact -3': (GZIP, OURS3),
         'gzip way / raw zstd -3 file': (GZIP, Z3FILE),
         'raw zstd -3 file / raw zstd -1 file': (Z3FILE, ZFILE),

@@ -6,6 +6,7 @@
 #   all at db_backup's default zstd level 1, and once more at level 3 (raw and db_backup compression_level 3:
 #   what level 1's speed costs in size);
 #   then once each: raw `pg_restore -j2` (+ row counts), db_restore verify and replace.
+#   exact counts read from pg_dump's own stream beside the default count(*) in the snapshot (issue 16).
 # Backups run BENCH_REPEAT times (default 3) interleaved, one of each contender per round; medians are
 # compared. Ratios and the peak RSS of db_backup's process and of the raw uploader are printed.
 # Sizes: BENCH_SCALE (pgbench scale, default 10; the issue's size is 100) and BENCH_ROWS (rows of the

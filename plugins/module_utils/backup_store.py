@@ -50,6 +50,10 @@ Public API (used by db_backup, db_backup_info, db_restore and the health check):
 ``find_leftovers(store, now=None)`` / ``sweep_leftovers(store, now=None, check_mode=False)``
     what killed writers left (see above): ``{key, kind, size, age_s, stale, reason}`` (``upload_id`` too
     for S3); the sweep removes the stale ones and returns them.
+``find_orphans(store, now=None)`` / ``sweep_orphans(store, now=None, check_mode=False)``
+    committed data/globals objects of a backup folder without a manifest, by the same marker and
+    ``LEFTOVER_STALE_S`` (from the later of the id's time and the object's): ``{key, kind, size, age_s, stale,
+    reason}``; the sweep deletes the stale ones (db_backup, after a successful backup) and returns them.
 ``backup_age(params, database=None, now=None)``
     for a ``backup_age`` health probe: ``{'found': bool, 'id', 'created_at', 'age_s',
     'valid_count', 'invalid_count', 'store'}`` about the newest *valid* backup (``found`` False
@@ -95,15 +99,18 @@ S3_MAX_PART_SIZE = 5 * 1024 * 1024 * 1024
 REQUIRED_MANIFEST_FIELDS = {
     'id': str, 'engine': str, 'server_version': str, 'database': str, 'created_at': str,
     'duration_s': (int, float), 'format': str, 'compression': str, 'size': int, 'sha256': str,
-    'data_key': str, 'tables': list, 'pg_dump_version': str,
+    'data_key': str, 'tables': list,
 }
 ID_RE = re.compile(r'^[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9_-]{0,40}-[0-9a-f]{6}$')
 SHA256_RE = re.compile(r'^[0-9a-f]{64}$')
 ROW_COUNT_KINDS = ('exact', 'estimate', 'none')
-ENGINES = ('postgresql',)
-FORMATS = ('custom',)
+ENGINES = ('postgresql', 'mysql')
+FORMATS = ('custom', 'sql')
+# per engine: the format of its data object and the manifest field holding its dump tool's version
+ENGINE_FORMAT = {'postgresql': 'custom', 'mysql': 'sql'}
+ENGINE_VERSION_FIELD = {'postgresql': 'pg_dump_version', 'mysql': 'dump_version'}
 COMPRESSIONS = ('zstd', 'gzip', 'none')
-VERSION_NUMBER_RE = re.compile(r'^[0-9]+(\.[0-9]+)*$')        # pg_dump_version: 15.18
+VERSION_NUMBER_RE = re.compile(r'^[0-9]+(\.[0-9]+)*$')        # pg_dump_version 15.18, dump_version 10.11.14
 SERVER_VERSION_RE = re.compile(r'^[0-9]+[.a-z0-9]*( .*)?$')    # 15.18, 16beta1, 15.18 (Debian ...)
 OBJECT_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$')
 # S3 client defaults (store options s3_connect_timeout, s3_read_timeout, s3_max_attempts)
@@ -269,6 +276,15 @@ class LocalStore(object):
     def size(self, key):
         try:
             return os.stat(self._path(key)).st_size
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise StoreError('cannot stat %s: %s' % (self._path(key), e.strerror))
+
+    def modified(self, key):
+        """When ``key`` was last written (aware UTC datetime), None when it is gone."""
+        try:
+            return datetime.datetime.fromtimestamp(os.stat(self._path(key)).st_mtime, datetime.timezone.utc)
         except FileNotFoundError:
             return None
         except OSError as e:
@@ -638,6 +654,20 @@ class S3Store(object):
         except botocore.exceptions.BotoCoreError as e:
             raise self._error('stat s3://%s/%s' % (self.bucket, self._k(key)), e)
 
+    def modified(self, key):
+        """The object's LastModified (aware UTC datetime), None when it is gone or the server gives none."""
+        try:
+            when = self.client.head_object(Bucket=self.bucket, Key=self._k(key)).get('LastModified')
+        except botocore.exceptions.ClientError as e:
+            if e.response.get('Error', {}).get('Code') in ('404', 'NoSuchKey', 'NotFound'):
+                return None
+            raise self._error('stat s3://%s/%s' % (self.bucket, self._k(key)), e)
+        except botocore.exceptions.BotoCoreError as e:
+            raise self._error('stat s3://%s/%s' % (self.bucket, self._k(key)), e)
+        if isinstance(when, datetime.datetime) and when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        return when if isinstance(when, datetime.datetime) else None
+
     def list_objects(self):
         out = {}
         base = self.prefix + '/' if self.prefix else ''
@@ -716,6 +746,47 @@ def sweep_leftovers(store, now=None, check_mode=False):
     if not check_mode:
         for x in stale:
             store.remove_leftover(x)
+    return stale
+
+
+def find_orphans(store, now=None):
+    """Objects a writer committed in a backup folder that has no manifest (a run killed between its data and its
+    manifest, or a prune stopped after the manifest went): the leftovers' marker (a backup-id folder, a data or
+    globals name) and grace period (``LEFTOVER_STALE_S``, from the later of the id's time and the object's), so a
+    backup still being written is never one.  A folder holding any manifest, valid or not, has no orphans.
+    Each ``{key, kind: 'orphan_object', size, age_s, stale, reason}``."""
+    now = now or utcnow()
+    groups = {}
+    for key, size in store.list_objects().items():
+        bid, sep, name = key.partition('/')
+        if sep and '/' not in name and ID_RE.match(bid):
+            groups.setdefault(bid, {})[name] = size
+    out = []
+    for bid in sorted(groups):
+        names = groups[bid]
+        if MANIFEST_NAME in names:
+            continue
+        for name in sorted(n for n in names if WRITER_NAME_RE.match(n)):
+            key = backup_key(bid, name)
+            started = id_time(bid)
+            written = store.modified(key)
+            if written is not None:
+                started = max(started, written)
+            age = max(0.0, (now - started).total_seconds())
+            stale = age > LEFTOVER_STALE_S
+            reason = ('backup %s has no manifest and this object was written %d s ago (more than %d s)'
+                      % (bid, age, LEFTOVER_STALE_S) if stale else
+                      'backup %s has no manifest yet; written %d s ago: it may still be in progress' % (bid, age))
+            out.append({'key': key, 'kind': 'orphan_object', 'size': names[name], 'age_s': round(age, 3),
+                        'stale': stale, 'reason': reason})
+    return out
+
+
+def sweep_orphans(store, now=None, check_mode=False):
+    """Delete the stale orphans (only list them in check mode); return them."""
+    stale = [x for x in find_orphans(store, now) if x['stale']]
+    if stale and not check_mode:
+        store.delete([x['key'] for x in stale])
     return stale
 
 
@@ -869,22 +940,34 @@ def _plain_name(name):
     return isinstance(name, str) and bool(OBJECT_NAME_RE.match(name)) and name != MANIFEST_NAME
 
 
-def validate_manifest(manifest, backup_id=None):
+def validate_manifest(manifest, backup_id=None, engine='postgresql'):
     """Return a list of problems (empty when the manifest is well-formed); each names the field at fault.
 
     Checks the type of every required field and the values a restore relies on: sha256 format, size, created_at,
-    a numeric major in pg_dump_version and server_version, the engine, format and compression known to the
-    restore, plain object names for data_key and globals.key, and the shape of tables, globals and tags."""
+    a numeric major in the dump tool's version (``pg_dump_version`` for engine postgresql, ``dump_version`` for
+    mysql) and in server_version, the engine, its format and the compression known to the restore, plain object
+    names for data_key and globals.key, and the shape of tables, globals and tags.
+
+    ``engine``: the engine the caller reads (a manifest of another engine is a problem), or None for any of
+    ``ENGINES``."""
     problems = []
     if not isinstance(manifest, dict):
         return ['the manifest is not a JSON object']
-    for field, types in REQUIRED_MANIFEST_FIELDS.items():
+    if engine is not None and manifest.get('engine') in ENGINES and manifest['engine'] != engine:
+        return ['field engine %s is not %s (the engine read here)' % (_short(manifest['engine']), engine)]
+    fields = dict(REQUIRED_MANIFEST_FIELDS)
+    version_field = ENGINE_VERSION_FIELD.get(manifest.get('engine'))
+    if version_field:
+        fields[version_field] = str
+    for field, types in fields.items():
         if field not in manifest:
             problems.append('field %s is missing' % field)
         elif isinstance(manifest[field], bool) or not isinstance(manifest[field], types):
             problems.append('field %s has the wrong type' % field)
     if problems:
         return problems
+    if manifest['engine'] not in ENGINES:
+        return ['field engine %s is not one of %s' % (_short(manifest['engine']), ', '.join(ENGINES))]
     if backup_id is not None and manifest['id'] != backup_id:
         problems.append('the manifest id %s does not match its folder %s' % (_short(manifest['id']), backup_id))
     if not SHA256_RE.match(manifest['sha256']):
@@ -895,19 +978,19 @@ def validate_manifest(manifest, backup_id=None):
         parse_time(manifest['created_at'])
     except (ValueError, OverflowError):
         problems.append('field created_at %s is not an ISO 8601 time' % _short(manifest['created_at']))
-    if not VERSION_NUMBER_RE.match(manifest['pg_dump_version']):
-        problems.append('field pg_dump_version %s is not a version number (like 15.18)'
-                        % _short(manifest['pg_dump_version']))
+    if not VERSION_NUMBER_RE.match(manifest[version_field]):
+        problems.append('field %s %s is not a version number (like %s)'
+                        % (version_field, _short(manifest[version_field]),
+                           '15.18' if manifest['engine'] == 'postgresql' else '10.11.14'))
     if not SERVER_VERSION_RE.match(manifest['server_version']):
         problems.append('field server_version %s does not start with a major version number'
                         % _short(manifest['server_version']))
     num = manifest.get('server_version_num')
     if num is not None and (isinstance(num, bool) or not isinstance(num, int) or num < 0):
         problems.append('field server_version_num %s is not a version number' % _short(num))
-    if manifest['engine'] not in ENGINES:
-        problems.append('field engine %s is not one of %s' % (_short(manifest['engine']), ', '.join(ENGINES)))
-    if manifest['format'] not in FORMATS:
-        problems.append('field format %s is not one of %s' % (_short(manifest['format']), ', '.join(FORMATS)))
+    if manifest['format'] != ENGINE_FORMAT[manifest['engine']]:
+        problems.append('field format %s is not %s (the format of engine %s)'
+                        % (_short(manifest['format']), ENGINE_FORMAT[manifest['engine']], manifest['engine']))
     if manifest['compression'] not in COMPRESSIONS:
         problems.append('field compression %s is not one of %s'
                         % (_short(manifest['compression']), ', '.join(COMPRESSIONS)))
@@ -946,8 +1029,11 @@ def sha256_of(store, key):
     return h.hexdigest(), n
 
 
-def list_backups(store, database=None, verify_checksum=False, now=None):
-    """Every backup folder in the store, newest first, with its validity (see the module docstring)."""
+def list_backups(store, database=None, verify_checksum=False, now=None, engine='postgresql'):
+    """Every backup folder in the store, newest first, with its validity (see the module docstring).
+
+    ``engine``: the engine whose backups can be valid (a backup of another engine is listed, not valid, so a
+    restore never picks it and retention leaves it alone), or None for every engine (a backup age probe)."""
     now = now or utcnow()
     objects = store.list_objects()
     groups = {}
@@ -971,7 +1057,7 @@ def list_backups(store, database=None, verify_checksum=False, now=None):
             entry['reason'] = 'the manifest of backup %s is not valid JSON' % bid
             entries.append(entry)
             continue
-        problems = validate_manifest(manifest, bid)
+        problems = validate_manifest(manifest, bid, engine=engine)
         if problems:
             entry['reason'] = 'the manifest of backup %s is invalid: %s' % (bid, '; '.join(problems))
             entries.append(entry)
@@ -1064,9 +1150,10 @@ def public_entry(entry):
 
 
 def backup_age(params, database=None, now=None):
-    """Newest valid backup and its age, for a ``backup_age`` health probe (see the module docstring)."""
+    """Newest valid backup of any engine and its age, for a ``backup_age`` health probe (see the module
+    docstring)."""
     store = open_store(params)
-    entries = list_backups(store, database=database, now=now)
+    entries = list_backups(store, database=database, now=now, engine=None)
     valid = [e for e in entries if e['valid']]
     result = {'found': bool(valid), 'id': None, 'created_at': None, 'age_s': None,
               'valid_count': len(valid), 'invalid_count': len(entries) - len(valid), 'store': store.describe()}

@@ -9,7 +9,9 @@ Order of work, each step only after the previous one succeeded:
 2. download it to a private temp directory, hashing the compressed bytes and decompressing on the fly;
    size and sha256 are compared with the manifest BEFORE any database is touched;
 3. optionally restore the globals (roles) with psql;
-4. ``CREATE DATABASE <scratch>`` and ``pg_restore --exit-on-error --jobs N`` into it;
+4. ``CREATE DATABASE <scratch>`` (``OWNER`` as recorded, when that role exists) and ``pg_restore --exit-on-error
+   --jobs N`` into it; then the database's settings and ACL recorded in the manifest (``database_properties``:
+   ``ALTER DATABASE|ROLE ... SET``, ``GRANT ... ON DATABASE``; roles missing here are skipped and named);
 5. count the rows of every table of the manifest in the scratch database and compare;
 6. ``verify``: drop the scratch database.  ``new``: rename it to ``target_db``.  ``replace``: block new
    connections to the live database, terminate its sessions, then in ONE transaction rename live ->
@@ -546,6 +548,117 @@ def _role_exists(cur, name):
     return cur.fetchone() is not None
 
 
+# ---------------------------------------------------------------------------------------------
+# database-level properties (issue 16): settings and ACL recorded by db_backup in database_properties
+
+# settings whose value is a list of quoted items (GUC_LIST_QUOTE): each item is set as its own literal, as pg_dump does
+LIST_QUOTE_SETTINGS = ('search_path', 'temp_tablespaces', 'session_preload_libraries', 'shared_preload_libraries',
+                       'local_preload_libraries')
+SETTING_PART_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_$]*$')
+DB_PRIVILEGES = ('CONNECT', 'CREATE', 'TEMPORARY')
+
+
+def split_guc_list(value):
+    """``'"$user", public'`` -> ``['$user', 'public']``: the items of a list setting (double quotes, ``""`` inside)."""
+    items, i, n = [], 0, len(value)
+    while True:
+        while i < n and value[i].isspace():
+            i += 1
+        if i < n and value[i] == '"':
+            i += 1
+            item = []
+            while i < n:
+                if value[i] == '"':
+                    if i + 1 < n and value[i + 1] == '"':
+                        item.append('"')
+                        i += 2
+                        continue
+                    i += 1
+                    break
+                item.append(value[i])
+                i += 1
+            items.append(''.join(item))
+            while i < n and value[i] != ',':
+                i += 1
+        else:
+            j = value.find(',', i)
+            j = n if j < 0 else j
+            items.append(value[i:j].strip())
+            i = j
+        if i >= n:
+            return items
+        i += 1  # the comma
+
+
+def _bad_properties(what):
+    return RestoreError('Could not apply the database properties of the backup: field database_properties %s. '
+                        'Restore with a backup whose manifest is intact.' % what)
+
+
+def plan_database_properties(props, roles, owner, acl=True):
+    """The steps that give a restored database the settings and ACL recorded in ``props`` -> (steps, skipped).
+
+    Steps: ``('set', role or None, name parts, values)``, ``('revoke_all', grantee or None)``, ``('grant', grantee
+    or None, privilege, grantable)``; None is PUBLIC (grants) or the database itself (settings). A setting or grant
+    for a role missing from ``roles`` is skipped and named. ``acl`` False (no_owner) skips the ACL. A recorded ACL of
+    None is the default one: nothing to do. Raises :class:`RestoreError` for a malformed field."""
+    if props is None:
+        return [], []
+    if not isinstance(props, dict):
+        raise _bad_properties('is not a mapping')
+    settings, grants = props.get('settings') or [], props.get('acl')
+    if not isinstance(settings, list) or (grants is not None and not isinstance(grants, list)):
+        raise _bad_properties('holds settings or acl that are not lists')
+    steps, skipped = [], []
+    for item in settings:
+        if not (isinstance(item, dict) and isinstance(item.get('name'), str) and isinstance(item.get('value'), str)
+                and (item.get('role') is None or isinstance(item.get('role'), str))):
+            raise _bad_properties('holds a setting that is not {role, name, value}')
+        parts = item['name'].split('.')
+        if not all(SETTING_PART_RE.match(x) for x in parts):
+            raise _bad_properties('holds a setting name %s that is not a setting name' % json.dumps(item['name']))
+        role = item.get('role')
+        if role is not None and role not in roles:
+            skipped.append('setting %s for role %s (the role does not exist here)' % (item['name'], json.dumps(role)))
+            continue
+        values = split_guc_list(item['value']) if item['name'].lower() in LIST_QUOTE_SETTINGS else [item['value']]
+        steps.append(('set', role, parts, values))
+    if grants is None:
+        return steps, skipped
+    for g in grants:
+        if not (isinstance(g, dict) and g.get('privilege') in DB_PRIVILEGES
+                and (g.get('grantee') is None or isinstance(g.get('grantee'), str))):
+            raise _bad_properties('holds a grant that is not {grantee, privilege, grantable} on a database')
+    if not acl:
+        skipped.append('the database ACL (no_owner=true)')
+        return steps, skipped
+    steps.append(('revoke_all', None))
+    if owner:
+        steps.append(('revoke_all', owner))
+    for g in grants:
+        grantee = g.get('grantee')
+        if grantee is not None and grantee not in roles:
+            skipped.append('grant of %s to %s (the role does not exist here)' % (g['privilege'], json.dumps(grantee)))
+            continue
+        steps.append(('grant', grantee, g['privilege'], bool(g.get('grantable'))))
+    return steps, skipped
+
+
+def _property_sql(dbname, step):
+    kind = step[0]
+    role = sql.SQL('PUBLIC') if step[1] is None else _ident(step[1])
+    if kind == 'set':
+        values = sql.SQL(', ').join(sql.Literal(v) for v in step[3])
+        if step[1] is None:
+            return sql.SQL('ALTER DATABASE {} SET {} TO {}').format(_ident(dbname), sql.Identifier(*step[2]), values)
+        return sql.SQL('ALTER ROLE {} IN DATABASE {} SET {} TO {}').format(
+            role, _ident(dbname), sql.Identifier(*step[2]), values)
+    if kind == 'revoke_all':
+        return sql.SQL('REVOKE ALL ON DATABASE {} FROM {}').format(_ident(dbname), role)
+    return sql.SQL('GRANT {} ON DATABASE {} TO {}{}').format(
+        sql.SQL(step[2]), _ident(dbname), role, sql.SQL(' WITH GRANT OPTION' if step[3] else ''))
+
+
 def _terminate(cur, name, timeout=15.0):
     deadline = time.monotonic() + timeout
     terminated = 0
@@ -864,7 +977,32 @@ class PgRestore(object):
             how = 'was killed by signal %d' % -rc if rc < 0 else 'exited with code %d' % rc
             raise RestoreError('Could not restore backup %s: pg_restore %s: %s.'
                                % (self.bid, how, text.strip()[-1500:] or 'no error output'))
+        self.apply_properties()
         self.timings['restore_s'] = round(time.monotonic() - t, 3)
+
+    def apply_properties(self):
+        """The end of step 2: the database's settings and ACL from the manifest (after pg_restore: a setting such as
+        default_transaction_read_only must not stop it); they stay with the database through the rename."""
+        params, result = self.params, self.result
+        try:
+            with connect(params, dbname='postgres') as conn, conn.cursor() as cur:
+                cur.execute('SELECT rolname FROM pg_catalog.pg_roles')
+                roles = set(r[0] for r in cur.fetchall())
+                steps, skipped = plan_database_properties(
+                    self.manifest.get('database_properties'), roles,
+                    self.manifest.get('owner') if self.owner_ok else None, acl=not params.get('no_owner'))
+                with conn.transaction():
+                    for step in steps:
+                        cur.execute(_property_sql(self.own['scratch'], step))
+        except psycopg.Error as e:
+            raise RestoreError('Could not apply the database settings and grants of backup %s: %s.'
+                               % (self.bid, redact(e, params).strip()))
+        result['database_properties'] = {
+            'owner': self.manifest.get('owner') if self.owner_ok else None,
+            'settings': sum(1 for s in steps if s[0] == 'set'),
+            'grants': sum(1 for s in steps if s[0] == 'grant'), 'skipped': skipped}
+        if skipped:
+            self.warnings.append('not applied to the restored database: %s' % '; '.join(skipped))
 
     def verify(self):
         """3. the row counts of the scratch copy against the manifest."""

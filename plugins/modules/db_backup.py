@@ -16,7 +16,12 @@ description:
   - Writes a JSON manifest B(last), as the commit marker. A backup without a manifest, or whose data does not match
     the manifest, is never valid. On any failure nothing is left under a valid name and retention does not run.
   - Applies retention (GFS, keep-last, max-age) only after the new backup is committed and listed as valid; the
-    newest valid backup is never deleted, and invalid backups are left alone.
+    newest valid backup is never deleted, and invalid backups are left alone. After a successful backup it also
+    deletes the orphan objects (data or globals objects in a backup folder that never got a manifest, 24 hours
+    after they were written), returned as RV(orphans).
+  - Records the database's owner, its settings (C(ALTER DATABASE ... SET), C(ALTER ROLE ... IN DATABASE ... SET))
+    and its ACL (C(GRANT ... ON DATABASE)) in the manifest (C(owner), C(database_properties)); M(runbook.ops.db_restore)
+    applies them to the restored database.
   - Before it writes, removes what earlier runs killed before they could clean up left in the store (hidden temp
     files of a local store, pending multipart uploads on S3), recognised by their marker and age, and returns them as
     RV(swept). M(runbook.ops.db_backup_info) lists them as RV(runbook.ops.db_backup_info#module:leftovers).
@@ -250,6 +255,9 @@ manifest:
     row_counts: exact
     pg_dump_version: "15.18"
     globals: null
+    owner: app_owner
+    database_properties: {settings: [{role: null, name: work_mem, value: 64MB}],
+                          acl: [{grantee: app_ro, privilege: CONNECT, grantable: false}]}
     tags: {release: "20260131T015500Z"}
 pruned:
   description: Ids of the backups deleted by retention (in check mode, those that would be).
@@ -284,6 +292,20 @@ swept:
   sample: [{key: 20260130T020000Z-app-1a2b3c/.data.dump.zst.rbo-tmp.5bce98f7.4242.0a1b2c3d, kind: temporary_file,
             size: 1048576, age_s: 86000.0, stale: true,
             reason: left by a db_backup run (pid 4242 on this host) that no longer runs}]
+orphans:
+  description:
+    - Objects of backups that never got a manifest (a run killed after its data object was committed, a prune
+      stopped half-way) that this run deleted after a successful backup, whatever the retention policy (in check
+      mode, what it would delete).
+    - Only objects named like a writer's (C(data.dump*), C(globals.sql*)) in a backup-id folder that holds no
+      manifest, and only once neither the backup id nor the object was written for 24 hours, so a backup still
+      being written is never touched. An object of a backup that has a manifest is never an orphan.
+  returned: success with O(engine=postgresql)
+  type: list
+  elements: dict
+  sample: [{key: 20260130T020000Z-app-1a2b3c/data.dump.zst, kind: orphan_object, size: 1048576, age_s: 90000.0,
+            stale: true, reason: backup 20260130T020000Z-app-1a2b3c has no manifest and this object was written
+            90000 s ago (more than 86400 s)}]
 peak_rss_mib:
   description: Peak resident memory of the module process in MiB (the S3 upload keeps a bounded number of parts in
     memory; pg_dump and the compressor run in their own processes).

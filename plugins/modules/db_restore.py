@@ -34,6 +34,11 @@ description:
     comment, a temp directory of this host whose process is gone is removed; see RV(swept) and RV(repaired)."
   - A scratch database killed between its C(CREATE DATABASE) and its marker (a few milliseconds) is not recognised
     and has to be dropped by hand.
+  - The restored database gets the owner recorded in the backup (when that role exists), then its database-level
+    settings (C(ALTER DATABASE ... SET), C(ALTER ROLE ... IN DATABASE ... SET)) and its ACL (C(GRANT ... ON DATABASE))
+    from the manifest; a setting or grant naming a role that does not exist on the target is skipped and named in
+    RV(database_properties) and a warning. O(no_owner=true) skips the ACL. Backups made before this field existed
+    restore as before.
   - Returns the backup's age (the RPO this restore achieves) and the time taken (the RTO part).
   - With O(engine=mysql) the same steps run on MySQL/MariaDB (C(mariadb) client). The scratch database is
     C(rbo_restore_<12 hex>) holding a marker table, the run holds the named lock of that name, and O(mode=replace)
@@ -116,7 +121,8 @@ options:
     default: 2
   no_owner:
     description:
-      - Pass C(--no-owner --no-acl) to pg_restore (restore as the login user, without grants).
+      - Pass C(--no-owner --no-acl) to pg_restore (restore as the login user, without grants), and leave out the
+        database's own ACL recorded in the backup.
     type: bool
     default: false
   verify_row_counts:
@@ -235,6 +241,15 @@ verification:
   type: dict
   sample: {checksum: {expected: 9f86d0..., actual: 9f86d0..., ok: true}, rows: 120000, ok: true, row_counts: exact,
            tables: [{schema: public, table: orders, expected: 120000, actual: 120000, ok: true}]}
+database_properties:
+  description:
+    - What the restored database got from the backup's record of its database-level properties (O(engine=postgresql))
+      as C(owner) (null when that role does not exist here), the number of C(settings) and C(grants) applied, and
+      what was C(skipped) (a role that does not exist here, the ACL with O(no_owner=true)).
+  returned: success, not check mode, engine postgresql
+  type: dict
+  sample: {owner: app_owner, settings: 3, grants: 4, skipped: ['grant of CONNECT to "reporting" (the role does not
+           exist here)']}
 timings:
   description: Seconds spent in preflight, download, restore, verify, switch and in total (the RTO part).
   returned: success
