@@ -448,8 +448,12 @@ def _run_backup(params, check_mode, now, state):
     data_name = bs.data_name(compression)
     result = {'changed': True, 'backup_id': backup_id, 'store': store.describe(),
               'key': bs.backup_key(backup_id, data_name), 'database': db, 'pruned': [], 'retention': [],
-              'manifest': {}, 'timings': timings, 'swept': swept}
+              'manifest': {}, 'timings': timings, 'swept': swept, 'orphans': []}
     if check_mode:
+        try:
+            result['orphans'] = bs.sweep_orphans(store, now=started, check_mode=True)
+        except bs.StoreError:
+            pass
         hypothetical = {'id': backup_id, 'created_at': bs.format_time(started), 'valid': True, 'reason': 'ok'}
         plan = pg_backup.plan_retention([hypothetical] + existing, policy, now=started, protect=(backup_id,))
         result['retention'] = plan
@@ -544,6 +548,11 @@ def _run_backup(params, check_mode, now, state):
     except bs.StoreError as e:
         raise BackupError('Backed up database %s as %s, but retention failed: %s. The new backup is valid; rerun to '
                           'apply retention.' % (json.dumps(db), backup_id, e))
+    try:
+        # objects of a backup that never got its manifest, older than the grace period (backup_store's one rule)
+        result['orphans'] = bs.sweep_orphans(store, now=started)
+    except bs.StoreError as e:
+        result.setdefault('warnings', []).append('Could not prune the orphan objects of %s: %s' % (store.describe(), e))
     timings['retention_s'] = round(time.monotonic() - t_ret, 3)
     timings['total_s'] = round(time.monotonic() - t0, 3)
     result['peak_rss_mib'] = pg_backup.peak_rss_mib()
