@@ -7,7 +7,8 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: report_dir
-author: runbook.ops maintainers
+author:
+  - runbook.ops maintainers (@runbook-ops)
 version_added: 0.1.0
 short_description: The directory runbook reports are written to on the control node
 description:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: runbook_stats
-author: runbook.ops maintainers
+author:
+  - runbook.ops maintainers (@runbook-ops)
 version_added: 0.1.0
 short_description: A runbook's job result for ansible.builtin.set_stats
 description:
