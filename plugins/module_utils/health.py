@@ -44,6 +44,7 @@ from ansible_collections.runbook.ops.plugins.module_utils import probe as probe_
 from ansible_collections.runbook.ops.plugins.module_utils import health_cpu
 from ansible_collections.runbook.ops.plugins.module_utils import health_log
 from ansible_collections.runbook.ops.plugins.module_utils import health_mysql
+from ansible_collections.runbook.ops.plugins.module_utils import health_process
 from ansible_collections.runbook.ops.plugins.module_utils import health_queue
 from ansible_collections.runbook.ops.plugins.module_utils import health_wal
 from ansible_collections.runbook.ops.plugins.module_utils import redis_client as redis_utils
@@ -1093,6 +1094,7 @@ EXTRA_PROBE_TYPES = (
     health_cpu.PROBE_TYPE,
     health_log.PROBE_TYPE,
     health_mysql.PROBE_TYPE,
+    health_process.PROBE_TYPE,
     health_queue.PROBE_TYPE,
     health_wal.PROBE_TYPE,
 )

@@ -35,12 +35,15 @@ description:
     tls_cert C(days_remaining) 30 / 7;
     cpu C(busy_pct) 70 / 90 (seed 000);
     log C(errors) 10 / 50 in the window (seed 002: fewer than 10 errors in the last hour);
-    backup_age C(age_h) 26 / 50 (a nightly backup, two missed nights are critical)."
+    process C(restarts_since_last) 1 / 5 (and not running is always critical);
+    backup_age C(age_h) 26 / 50 (a nightly backup, two missed nights are critical);
+    wal_archive C(last_archived_age_s) 3600 / 7200 (seed 004's RPO of one hour), C(newest_backup_age_h) 26 / 50."
   - "Other metrics that can be graded when thresholds are given: postgres C(connect_ms), C(connections),
     C(replicas); redis C(connect_ms), C(used_memory), C(connected_clients), C(evicted_keys); disk C(free_bytes); memory
     C(swap_used_pct), C(available_bytes); load C(load1_per_core), C(load15_per_core); http C(p50_ms), C(p99_ms);
     cpu C(iowait_pct), C(steal_pct),
     C(system_pct); log C(errors_per_hour), C(error_pct), C(lines);
+    process C(restarts), C(uptime_s), C(memory_bytes);
     backup_age C(age_s) (in seconds, instead of C(age_h): thresholds may name only one of the two, and naming
     either drops the default of the other)."
   - The module is read-only and never reports a change.
@@ -116,9 +119,31 @@ options:
             what its window costs. A line without a timestamp belongs to the timestamped line above it. Metrics
             C(errors), C(errors_per_hour), C(error_pct), C(lines), C(files_read), C(bytes_read), C(window_minutes).
             A file where no line has a readable timestamp is a V(warning) (set O(checks[].timestamp_pattern)).
+          - V(queue) reads BullMQ or Celery queues on Redis (O(checks[].engine), O(checks[].queues), the Redis
+            connection options) as M(runbook.ops.queue_info) does. Metrics C(waiting) (default thresholds 100 / 500),
+            C(failed), C(oldest_wait_s), C(failed_rate_pct) and C(failed_recent) (in the last
+            O(checks[].window_minutes)), C(active), C(delayed), C(latency_ms), each the worst queue's value, with every
+            queue's figures in C(by_queue). A paused BullMQ queue, or a Celery queue no worker consumes, is a V(warning).
+          - V(wal_archive) reads C(pg_stat_archiver) on the PostgreSQL server (the V(postgres) connection options).
+            Metrics C(last_archived_age_s) (default thresholds 3600 / 7200), C(failed_count), C(archived_count),
+            C(last_archived_wal), C(last_failed_wal), C(failing) and C(archive_mode). C(archive_mode=off), or an
+            C(archive_command) whose latest attempt failed (an unreachable repository), is V(critical). With
+            O(checks[].stanza), also runs C(pgbackrest info) for C(newest_backup_age_h) (26 / 50) and C(newest_backup);
+            no backup, or a repository that cannot be read, is V(critical).
+          - V(mysql) connects with PyMySQL (MySQL protocol, tested on MariaDB; the C(login_*) options,
+            O(checks[].config_file)) and times C(SELECT 1). Metrics C(latency_ms) (100 / 500), C(connect_ms),
+            C(connections) and C(connections_pct) of C(max_connections) (70 / 90), C(threads_running), C(longest_query_s)
+            (60 / 300, the oldest running query but its own), C(replica_lag_s) (60 / 300, C(Seconds_Behind_Master) on a
+            replica), C(role) and C(server_version). A replica whose IO or SQL thread is stopped is V(critical).
+          - V(process) reads one service of O(checks[].manager) V(systemd) (C(systemctl show)), V(pm2) (C(pm2 jlist)) or
+            V(container) (C(podman|docker container inspect)), named O(checks[].service). Metrics C(running) (1/0),
+            C(restarts) (the manager's counter), C(restarts_since_last) (default thresholds 1 / 5), C(uptime_s),
+            C(memory_bytes) (null for containers), C(state), C(started_at). A service that is not running is
+            V(critical). C(restarts_since_last) needs the count of the previous check, kept in a small JSON file
+            per service under O(checks[].state_dir) on the host (null on the first check).
         type: str
         required: true
-        choices: [http, tcp, postgres, redis, disk, memory, load, tls_cert, backup_age, cpu, log]
+        choices: [http, tcp, postgres, redis, disk, memory, load, tls_cert, backup_age, cpu, log, queue, wal_archive, mysql, process]
       thresholds:
         description:
           - "Per metric thresholds, C({metric: {warning: X, critical: Y}}). A metric named here replaces its
@@ -193,7 +218,7 @@ options:
         type: bool
       ca_cert:
         description:
-          - V(http), V(redis), V(postgres) and V(tls_cert). CA bundle used to verify the server.
+          - V(http), V(redis), V(postgres), V(mysql) and V(tls_cert). CA bundle used to verify the server.
         type: path
       path:
         description:
@@ -215,7 +240,32 @@ options:
       window_minutes:
         description:
           - V(log) only. How far back to count, in minutes; V(60) when omitted.
+          - V(queue), the window of C(failed_recent) and C(failed_rate_pct); V(60) when omitted.
         type: float
+      engine:
+        description:
+          - V(queue) only (required). V(bullmq), V(bull) (Bull 3/4 queues are refused with a message) or V(celery).
+        type: str
+        choices: [bullmq, bull, celery]
+      queues:
+        description:
+          - V(queue) only (required). Queue names, or C([*]) for every queue found.
+        type: list
+        elements: str
+      prefix:
+        description:
+          - V(queue) only. Key prefix of the BullMQ queues; V(bull) when omitted.
+        type: str
+      stanza:
+        description:
+          - V(wal_archive) only. The pgBackRest stanza whose newest backup's age is read (C(pgbackrest info), run as
+            C(postgres) when the module runs as root).
+        type: str
+      pgbackrest_config:
+        description:
+          - V(wal_archive) only, with O(checks[].stanza). The pgBackRest configuration file; pgBackRest's default
+            when omitted.
+        type: path
       timestamp_pattern:
         description:
           - V(log) only, with O(checks[].timestamp_format). A regular expression whose first group is a line's
@@ -228,6 +278,28 @@ options:
         description:
           - V(log) only, with O(checks[].timestamp_pattern). The C(strptime) format of the group it captures.
         type: str
+      manager:
+        description:
+          - V(process) only (required). What runs the service.
+        type: str
+        choices: [systemd, pm2, container]
+      service:
+        description:
+          - V(process) only (required). The systemd unit (C(.service) added when it has no suffix), the pm2 app name
+            (all its cluster instances) or the container name.
+        type: str
+      container_engine:
+        description:
+          - V(process) with O(checks[].manager=container) only. The CLI to inspect the container with; V(podman) when
+            omitted.
+        type: str
+        choices: [podman, docker]
+      state_dir:
+        description:
+          - V(process) only. Directory on the host for the last restart count of each service (one small JSON file per
+            service, written at every check, in check mode too); C(~/.cache/runbook.ops/health-process) of the user
+            the module runs as when omitted. An empty string keeps no state (C(restarts_since_last) stays null).
+        type: path
       interval:
         description:
           - V(cpu) only. Seconds between the two samples; V(1) when omitted. Must be shorter than
@@ -236,11 +308,11 @@ options:
       host:
         description:
           - V(tcp) (required) and V(tls_cert) (required unless O(checks[].path)), the host to connect to.
-          - V(redis), the Redis server; V(127.0.0.1) when omitted.
+          - V(redis) and V(queue), the Redis server; V(127.0.0.1) when omitted.
         type: str
       port:
         description:
-          - V(tcp) (required), V(tls_cert) (V(443) when omitted) and V(redis) (V(6379) when omitted).
+          - V(tcp) (required), V(tls_cert) (V(443) when omitted), V(redis) and V(queue) (V(6379) when omitted).
         type: int
       server_name:
         description:
@@ -260,65 +332,71 @@ options:
         choices: [postgres]
       login_host:
         description:
-          - V(postgres) only. Host of the PostgreSQL server; V(localhost) when omitted.
+          - V(postgres), V(wal_archive) and V(mysql) only. Host of the database server; V(localhost) when omitted.
         type: str
       login_port:
         description:
-          - V(postgres) only. Port of the PostgreSQL server; V(5432) when omitted.
+          - V(postgres), V(wal_archive) and V(mysql) only. Port of the server; V(5432) (V(3306) for V(mysql)) when omitted.
         type: int
       login_user:
         description:
-          - V(postgres) only. Role to connect as; V(postgres) when omitted. The C(pg_monitor) role lets a
-            non-superuser see the queries of other roles.
+          - V(postgres), V(wal_archive) and V(mysql) only. Role to connect as; V(postgres) when omitted (for V(mysql),
+            the user of O(checks[].config_file) or the client library's). The C(pg_monitor) role lets a
+            non-superuser see the queries of other roles (C(PROCESS) on MySQL).
         type: str
       login_password:
         description:
-          - V(postgres) only. Password of O(checks[].login_user); never logged or returned.
+          - V(postgres), V(wal_archive) and V(mysql) only. Password of O(checks[].login_user); never logged or returned.
         type: str
       login_db:
         description:
-          - V(postgres) only. Database to connect to; V(postgres) when omitted.
+          - V(postgres) and V(wal_archive) only. Database to connect to; V(postgres) when omitted.
         type: str
       login_unix_socket:
         description:
-          - V(postgres) only. Directory of the server's Unix socket; overrides O(checks[].login_host).
+          - V(postgres) and V(wal_archive) only. Directory of the server's Unix socket; overrides O(checks[].login_host).
+          - V(mysql), the server's socket B(file).
         type: path
       ssl_mode:
         description:
-          - V(postgres) only. libpq SSL mode; V(prefer) when omitted.
+          - V(postgres) and V(wal_archive) only. libpq SSL mode; V(prefer) when omitted.
         type: str
         choices: [disable, allow, prefer, require, verify-ca, verify-full]
       connect_timeout:
         description:
-          - V(postgres) only. Seconds to wait for the connection; O(checks[].timeout) rounded up when omitted.
+          - V(postgres), V(wal_archive) and V(mysql) only. Seconds to wait for the connection; O(checks[].timeout) rounded up when omitted.
         type: int
+      config_file:
+        description:
+          - V(mysql) only. A MySQL option file read for the connection when it exists; C(~/.my.cnf) when omitted.
+        type: path
       db:
         description:
-          - V(redis) only. Database index to select; V(0) when omitted.
+          - V(redis) and V(queue) only. Database index to select; V(0) when omitted.
         type: int
       username:
         description:
-          - V(redis) only. ACL user name.
+          - V(redis) and V(queue) only. ACL user name.
         type: str
       password:
         description:
-          - V(redis) only. Password (C(requirepass) or ACL password); never logged or returned.
+          - V(redis) and V(queue) only. Password (C(requirepass) or ACL password); never logged or returned.
         type: str
       tls:
         description:
-          - V(redis) only. Connect over TLS; V(false) when omitted.
+          - V(redis) and V(queue) only. Connect over TLS; V(false) when omitted.
         type: bool
       client_cert:
         description:
-          - V(redis) only. Client certificate for TLS client authentication.
+          - V(redis), V(queue) and V(mysql) only. Client certificate for TLS client authentication.
         type: path
       client_key:
         description:
-          - V(redis) only. Private key of O(checks[].client_cert).
+          - V(redis), V(queue) and V(mysql) only. Private key of O(checks[].client_cert).
         type: path
       socket_timeout:
         description:
-          - V(redis) only. Seconds to wait for the server; O(checks[].timeout) when omitted.
+          - V(redis) and V(queue) only. Seconds to wait for the server; O(checks[].timeout) when omitted.
         type: float
       store:
         description:

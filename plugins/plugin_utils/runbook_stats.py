@@ -238,6 +238,8 @@ FIGURES = {
     'queues': _queues,
     'pitr_setup': _none,
     'pitr_restore': _pitr,
+    'service_restart': _none,
+    'service_status': _none,
 }
 
 

@@ -34,6 +34,7 @@ pytest_plugins = [
     'container_fixtures',
     'files_restore_fixtures',
     'health_fixtures',
+    'k8s_contract_fixtures',
     'maintenance_fixtures',
     'maintenance_role_fixtures',
     'mysql_fixtures',
