@@ -54,8 +54,9 @@ EOF
 
     echo "==> galaxy-importer (ansible-test off: scripts/galaxy-importer.cfg)"
     log="$out/galaxy-importer.log"
-    GALAXY_IMPORTER_CONFIG="$REPO/scripts/galaxy-importer.cfg" ANSIBLE_LOCAL_TMP="$out/tmp" \
-        python -m galaxy_importer.main "$import" >"$log" 2>&1 || rc=$?
+    # the importer writes importer_result.json into its current directory: run it in $out
+    (cd "$out" && GALAXY_IMPORTER_CONFIG="$REPO/scripts/galaxy-importer.cfg" ANSIBLE_LOCAL_TMP="$out/tmp" \
+        python -m galaxy_importer.main "$import" >"$log" 2>&1) || rc=$?
     grep -E '^(ERROR|WARNING)' "$log" || true
     echo "galaxy-importer: exit $rc, $(grep -c '^ERROR' "$log" || true) errors," \
         "$(grep -c '^WARNING' "$log" || true) warnings (full log: ${log#"$REPO"/})"

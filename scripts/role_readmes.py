@@ -88,8 +88,8 @@ def render(role):
             '| variable | type | default | description |', '|---|---|---|---|']
     for name, option in sorted((spec.get('options') or {}).items()):
         description = _lines(option.get('description'))
-        out.append('| `%s` | %s | %s | %s |' % (name, option.get('type', 'str'), _default(option),
-                                               _one_line(description[0]) if description else ''))
+        first_line = _one_line(description[0]) if description else ''
+        out.append('| `%s` | %s | %s | %s |' % (name, option.get('type', 'str'), _default(option), first_line))
     out += ['', FOOTER.format(role=role), '']
     return '\n'.join(out)
 

@@ -78,8 +78,8 @@ def main():
         print('growth %d -> %d hosts (x%.1f): ping x%.2f, health x%.2f (linear is x%.1f)'
               % (s0, s1, s1 / s0, p1 / p0, h1 / h0, s1 / s0))
     size, ping, health = rows[-1]
-    print('target: health <= 2.00x ping at %d hosts: %.2fx %s' % (size, health / ping,
-                                                                    'OK' if health / ping <= 2 else 'MISSED'))
+    verdict = 'OK' if health / ping <= 2 else 'MISSED'
+    print('target: health <= 2.00x ping at %d hosts: %.2fx %s' % (size, health / ping, verdict))
 
 
 if __name__ == '__main__':

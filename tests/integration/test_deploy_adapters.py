@@ -98,8 +98,8 @@ def test_pm2_and_container_argv(tmp_path):
     jlist = [{'name': 'shop-api', 'pid': 4242,
               'pm2_env': {'pm_exec_path': '%s/current/server.js' % root, 'pm_cwd': '%s/current' % root}}]
     rc, out = deploy_playbook(str(play), {}, tmp_path, env_extra={
-           'PATH': '%s:%s' % (stubs, os.environ['PATH']), 'STUB_LOG': str(log), 'STUB_JLIST': json.dumps(jlist),
-           'STUB_INSPECT': 'true "registry.local/api:%s"' % IDS[0]})
+        'PATH': '%s:%s' % (stubs, os.environ['PATH']), 'STUB_LOG': str(log), 'STUB_JLIST': json.dumps(jlist),
+        'STUB_INSPECT': 'true "registry.local/api:%s"' % IDS[0]})
     assert rc == 0, out
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     assert calls == [

@@ -110,8 +110,8 @@ def test_rehearsal_by_pitr_to_a_time_recovers_the_dropped_table_and_reports_the_
     assert status['database'] == 'ok' and status['switch'] == 'skipped'
     # the verification ran inside the recovered cluster (dr_pitr_verify_queries), torn down since: said, not rerun
     assert status['verify_db'] == 'skipped'
-    assert 'verified inside the recovered cluster' in next(p['detail'] for p in report['phases']
-                                                          if p['name'] == 'verify_db')
+    verify_detail = next(p['detail'] for p in report['phases'] if p['name'] == 'verify_db')
+    assert 'verified inside the recovered cluster' in verify_detail
     detail = next(p['detail'] for p in report['phases'] if p['name'] == 'database')
     assert '3 verification queries passed' in detail and 'torn down' in detail
     # the RPO: the failure (the run's start) minus the recovery target, from the WAL archive

@@ -18,7 +18,8 @@ def backup(run_module, my, db, store, **kw):
 
 
 def objects(my, db):
-    q = lambda s: sorted(r[0] for r in my.sql(s, (db,)))  # noqa: E731
+    def q(statement):
+        return sorted(r[0] for r in my.sql(statement, (db,)))
     return {
         'views': q("SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = %s"),
         'triggers': q("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = %s"),

@@ -90,8 +90,8 @@ def test_check_mode_claims_a_report_it_did_write(tmp_path):
 
 def test_globs_pick_only_this_runs_files(tmp_path):
     _write(tmp_path / 'rollback-app-1-web1.json', {'host': 'web1', 'from': '0', 'to': '1'}, age_s=3600)
-    new = _write(tmp_path / 'rollback-app-2-web1.json', {'host': 'web1', 'from': '3', 'to': '2', 'health': 'ok',
-                                                          'database_restored': False})
+    new = _write(tmp_path / 'rollback-app-2-web1.json',
+                 {'host': 'web1', 'from': '3', 'to': '2', 'health': 'ok', 'database_restored': False})
     written, missing = report_files([str(tmp_path / 'rollback-app-*.json')], time.time() - 10)
     assert written == [new] and missing == []
     rec = runbook_stats('rollback', ['web1'], ['web1'], [str(tmp_path / 'rollback-app-*.json')], since=time.time() - 10)
