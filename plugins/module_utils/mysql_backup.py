@@ -31,13 +31,11 @@ account but the server's own, as SQL statements (password hashes included, as th
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
@@ -63,33 +61,11 @@ class BackupError(my.MysqlError):
     """A backup failure with a message ready for fail_json (no secrets)."""
 
 
-class Interrupted(BaseException):
-    """SIGTERM/SIGINT/SIGHUP or the deadline: clean up, then fail."""
-
-
-def install_signal_handlers():
-    def handler(signum, _frame):
-        raise Interrupted('interrupted by signal %d' % signum)
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, handler)
-
-
-@contextlib.contextmanager
-def deadline(seconds):
-    """Raise :class:`Interrupted` in the main thread once ``seconds`` have passed (0 or None: none)."""
-    if not seconds or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def expired(_signum, _frame):
-        raise Interrupted('the overall deadline of %d s (option timeout) expired' % seconds)
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+# One interruption rule for both engines (pg_backup's): SIGTERM/SIGINT/SIGHUP and the overall deadline (option
+# ``timeout``) raise Interrupted in the main thread; the run cleans up, then fails.
+Interrupted = pg_backup.Interrupted
+install_signal_handlers = pg_backup.install_signal_handlers
+deadline = pg_backup.deadline
 
 
 # ---------------------------------------------------------------------------------------------

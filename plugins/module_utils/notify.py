@@ -30,7 +30,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
-from urllib.request import Request, urlopen
+from urllib.request import HTTPSHandler, Request, build_opener
 
 from ansible_collections.runbook.ops.plugins.module_utils.redaction import MASK, mask
 
@@ -349,7 +349,8 @@ def post_json(url, body_bytes, headers, timeout, target):
         req.add_header(key, value)
     context = _ssl_context(target) if url.lower().startswith('https://') else None
     try:
-        resp = urlopen(req, timeout=timeout, context=context)  # nosec - the URL is the operator's target
+        opener = build_opener(HTTPSHandler(context=context)) if context is not None else build_opener()
+        resp = opener.open(req, timeout=timeout)  # nosec - the URL is the operator's target
         try:
             resp.read(65536)
         finally:

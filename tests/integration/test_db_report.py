@@ -18,7 +18,7 @@ CREATE TABLE tiny (id int);
 INSERT INTO tiny VALUES (1);
 ANALYZE;""", db='shop')
     # sequential scans on a big table without an index on customer; a slow statement
-    for _ in range(5):
+    for dummy in range(5):
         server.psql('SELECT count(*) FROM orders WHERE customer = 7', db='shop')
     server.psql('SELECT pg_sleep(0.3)', db='shop')
     server.psql('DELETE FROM orders WHERE id <= 3000', db='shop')

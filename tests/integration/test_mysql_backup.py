@@ -36,7 +36,7 @@ def test_backup_s3_gzip_retention(mariadb_server, moto_server, run_module):
     bucket = new_bucket(moto_server)
     s3 = dict(store='s3://%s/my' % bucket, s3_endpoint_url=moto_server)
     ids = []
-    for _ in range(3):
+    for dummy in range(3):
         r = run_module('db_backup', dict(my.params, db=db, compression='gzip', retention={'keep_last': 2},
                                          row_counts='estimate', **s3))
         assert r.get('failed') is not True, r.get('msg')
