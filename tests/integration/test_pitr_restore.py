@@ -9,6 +9,7 @@ before anything is touched.
 from __future__ import annotations
 
 import os
+import time
 import shutil
 import tempfile
 
@@ -135,6 +136,9 @@ def test_target_after_the_archive_end_is_refused(pitr_cluster, run_module, new_d
     c.server.psql('CREATE TABLE t (v int); INSERT INTO t VALUES (1)')
     c.switch_wal()
     c.server.psql('INSERT INTO t VALUES (2)')   # committed, not archived yet: recovery could not reach it
+    # the target has whole seconds: a second later it is surely after that commit (in the same second it could fall
+    # before it, and even before the archived INSERT 1, which then reaches it)
+    time.sleep(1.1)
     target = c.server.psql("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || '+00'")
     r = run_module('pitr_restore', dict(c.repo, stanza=c.stanza, data_dir=new_dir, target_type='time',
                                         target=target, port=free_port()))
