@@ -50,7 +50,6 @@ if my.HAS_PYMYSQL:
 
 FORMAT = 'sql'
 READ_CHUNK = 1024 * 1024
-DEFAULT_LEVEL = {'zstd': 1, 'gzip': 6, 'none': 0}
 TRANSACTIONAL = ('InnoDB', 'XtraDB', 'RocksDB', 'TokuDB', 'ndbcluster', 'SEQUENCE')
 SYSTEM_ACCOUNTS = ('mariadb.sys', 'mysql.sys', 'mysql.session', 'mysql.infoschema')
 HANDSHAKE_TIMEOUT = 120.0
@@ -66,6 +65,11 @@ class BackupError(my.MysqlError):
 Interrupted = pg_backup.Interrupted
 install_signal_handlers = pg_backup.install_signal_handlers
 deadline = pg_backup.deadline
+# one compressor choice, one way to stop a pipeline and one cleanup order (the manifest first) for both engines
+DEFAULT_LEVEL = pg_backup.DEFAULT_LEVEL
+compressor_argv = pg_backup.compressor_argv
+_kill = pg_backup._kill  # pylint: disable=protected-access
+_cleanup = pg_backup._cleanup  # pylint: disable=protected-access
 
 
 # ---------------------------------------------------------------------------------------------
@@ -76,15 +80,6 @@ def dump_argv(tool, defaults_path, db):
     return [tool, '--defaults-file=%s' % defaults_path, '--single-transaction', '--quick', '--routines',
             '--triggers', '--events', '--hex-blob', '--default-character-set=utf8mb4', '--skip-dump-date',
             '--', db]
-
-
-def compressor_argv(compression, level=None, threads=2):
-    if compression == 'none':
-        return None
-    level = DEFAULT_LEVEL[compression] if level is None else level
-    if compression == 'zstd':
-        return ['zstd', '-q', '-c', '-T%d' % threads, '-%d' % level]
-    return ['gzip', '-c', '-%d' % level]
 
 
 def non_transactional(tables):
@@ -143,20 +138,6 @@ def _err(f, params, limit=2000):
     except (OSError, ValueError):
         text = ''
     return my.redact(text.strip(), params)[-limit:]
-
-
-def _kill(procs):
-    for p in procs:
-        if p.poll() is None:
-            try:
-                p.kill()
-            except OSError:
-                pass
-    for p in procs:
-        try:
-            p.wait(30)
-        except subprocess.TimeoutExpired:
-            pass
 
 
 def stream(argv, comp_argv, writer, params, label, on_start=None):
@@ -543,12 +524,3 @@ def _dump_with_snapshot(argv, comp_argv, writer, params, snap, count_rows):
     snap.join()
     snap.unlock()  # (held for the whole dump only with allow_locking; on a failure closing the connection frees it)
     return size, sha
-
-
-def _cleanup(store, keys):
-    if not keys:
-        return
-    try:
-        store.delete(sorted(keys, key=lambda k: not k.endswith('/' + bs.MANIFEST_NAME)))
-    except bs.StoreError:
-        pass
