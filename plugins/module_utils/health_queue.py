@@ -14,7 +14,6 @@ import time
 
 from ansible_collections.runbook.ops.plugins.module_utils import probe
 from ansible_collections.runbook.ops.plugins.module_utils import queues as queue_utils
-from ansible_collections.runbook.ops.plugins.module_utils.queues_celery import CELERY_IMP_ERR, HAS_CELERY
 from ansible_collections.runbook.ops.plugins.module_utils.redis_client import REDIS_OPTION_NAMES
 
 DEFAULT_WINDOW_MINUTES = 60
@@ -78,10 +77,10 @@ def run(check):
 
 
 def requirement(checks):
-    if any(c.get('engine') in ('bullmq', 'bull') for c in checks) and not queue_utils.HAS_BULLMQ:
-        return 'bullmq', queue_utils.BULLMQ_IMP_ERR
-    if any(c.get('engine') == 'celery' for c in checks) and not HAS_CELERY:
-        return 'celery', CELERY_IMP_ERR
+    for engine in ('bullmq', 'bull', 'celery'):
+        missing = queue_utils.missing_library(engine) if any(c.get('engine') == engine for c in checks) else None
+        if missing:
+            return missing
     return None
 
 

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The vocabulary of a health probe, and the declaration of a probe type for ``health_check``.
 
-``health.py`` owns the runner, the grading and the registry; a probe type that is not built in lives in
+``health.py`` owns the runner, the grading and the registry; every check type (the built-in ones too) lives in
 its own ``module_utils/health_<type>.py`` and declares itself with :class:`ProbeType`::
 
     from ansible_collections.runbook.ops.plugins.module_utils import probe
@@ -26,19 +26,30 @@ its own ``module_utils/health_<type>.py`` and declares itself with :class:`Probe
         secrets=('login_password',),                                # option values masked in every message
     )
 
-Then register it with one import and one entry in ``health.EXTRA_PROBE_TYPES``, and document the type's
-choice and options in ``plugins/modules/health_check.py`` (``ansible-test sanity`` compares the two).
-Suboptions are shared by every type (one ``checks`` element spec): an option another type already declares
-must be declared with the same spec (without defaults: apply a type's defaults in ``run`` or ``validate``).
+Then register it with one import and one entry in ``health.EXTRA_PROBE_TYPES`` (the one list of every type,
+the built-in ones included), and document the type's choice and options in ``plugins/modules/health_check.py``
+(``ansible-test sanity`` compares the two).  Suboptions are shared by every type (one ``checks`` element spec):
+an option another type already declares must be declared with the same spec (without defaults: apply a type's
+defaults in ``run`` or ``validate``).  Messages may quote the check's secrets: the runner masks them (and
+:func:`redact` does it inside a probe, before a message is cut or joined).
 """
 
 from __future__ import annotations
 
 import time
 
+from ansible_collections.runbook.ops.plugins.module_utils import redaction
+
 OK, WARNING, CRITICAL = 'ok', 'warning', 'critical'
 SEVERITY = {OK: 0, WARNING: 1, CRITICAL: 2}
 HIGHER, LOWER = 'higher_is_worse', 'lower_is_worse'
+DEFAULT_TIMEOUT = 10.0
+# a probe still running this long after its timeout is abandoned (health.run_checks) and graded critical
+DEADLINE_GRACE = 2.0
+# options whose values are secrets whatever the type (a type names its other secret options in ProbeType.secrets),
+# and options holding URLs (their userinfo password and token query values are secrets)
+SECRET_OPTIONS = ('login_password', 'password', 'aws_secret_key', 'aws_access_key')
+URL_OPTIONS = ('url', 's3_endpoint_url')
 
 
 def levels(warning, critical):
@@ -79,6 +90,38 @@ def pct(part, whole):
     return round(100.0 * part / whole, 2)
 
 
+def fmt(number):
+    """A number for a message: ``5.0`` shown as ``5``."""
+    if isinstance(number, float) and number.is_integer():
+        return str(int(number))
+    return str(number)
+
+
+def one_line(text):
+    return ' '.join(str(text).split())
+
+
+def secrets_of(check, names=()):
+    """Every secret value a check holds: the values of :data:`SECRET_OPTIONS` and ``names``, every header value,
+    and the passwords and tokens of the URLs in :data:`URL_OPTIONS`."""
+    found = []
+    for key in SECRET_OPTIONS + tuple(names):
+        if check.get(key):
+            found.append(str(check[key]))
+    for value in (check.get('headers') or {}).values():
+        if value not in (None, ''):
+            found.append(str(value))
+    for key in URL_OPTIONS:
+        if check.get(key):
+            found += redaction.url_secrets(check[key])
+    return sorted(set(s for s in found if s))
+
+
+def redact(text, check, names=()):
+    """``text`` without the check's secrets (see :func:`secrets_of`) and without URL userinfo or token values."""
+    return redaction.redact(text, secrets_of(check, names))
+
+
 def time_left(deadline):
     """Seconds left before ``deadline`` (``time.monotonic()``); raises :class:`ProbeTimeout` when none."""
     left = deadline - time.monotonic()
@@ -96,11 +139,14 @@ class ProbeType(object):
     set.  ``requirement(checks)``: ``(library, import_error)`` when a library the type needs is missing.
     ``validate(check)``: raises :class:`HealthConfigError` for a value the argspec cannot refuse.
     ``alternatives``: metrics measuring the same thing in other units (thresholds may name only one).
-    ``secrets``: option names whose values are masked in messages and metrics.
+    ``secrets``: option names whose values are masked in messages and metrics (besides :data:`SECRET_OPTIONS`).
+    ``required_any``: one of ``required`` is enough.  ``mutually_exclusive``, ``required_by`` and
+    ``required_together``: argspec rules of the type's options (they join the ``checks`` element spec).
     """
 
     def __init__(self, name, run, metrics, options=(), suboptions=None, required=(), requirement=None,
-                 validate=None, alternatives=(), secrets=()):
+                 validate=None, alternatives=(), secrets=(), required_any=False, mutually_exclusive=(),
+                 required_by=None, required_together=()):
         self.name = name
         self.run = run
         self.metrics = dict(metrics)
@@ -111,3 +157,7 @@ class ProbeType(object):
         self.validate = validate
         self.alternatives = tuple(alternatives)
         self.secrets = tuple(secrets)
+        self.required_any = bool(required_any)
+        self.mutually_exclusive = tuple(tuple(group) for group in mutually_exclusive)
+        self.required_by = dict(required_by or {})
+        self.required_together = tuple(tuple(group) for group in required_together)

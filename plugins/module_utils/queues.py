@@ -23,6 +23,8 @@ import time
 
 from ansible_collections.runbook.ops.plugins.module_utils import _lazy
 from ansible_collections.runbook.ops.plugins.module_utils.redis_client import (
+    HAS_REDIS,
+    REDIS_IMP_ERR,
     client_kwargs,
     describe_target,
     make_client,
@@ -62,6 +64,17 @@ def queue_common_argument_spec():
         prefix=dict(type='str', default='bull'),
         celery_timeout=dict(type='float', default=2.0),
     )
+
+
+def missing_library(engine):
+    """``(library, import_error)`` for the first client library ``engine`` needs that is not installed (redis-py,
+    then bullmq or celery), else None.  Nothing is imported."""
+    if not HAS_REDIS:
+        return 'redis', REDIS_IMP_ERR
+    if engine == 'celery':
+        from ansible_collections.runbook.ops.plugins.module_utils.queues_celery import CELERY_IMP_ERR, HAS_CELERY
+        return None if HAS_CELERY else ('celery', CELERY_IMP_ERR)
+    return None if HAS_BULLMQ else ('bullmq', BULLMQ_IMP_ERR)
 
 
 def queue_info_argument_spec():

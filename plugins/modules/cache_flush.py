@@ -24,18 +24,16 @@ description:
 author:
   - runbook.ops maintainers (@runbook-ops)
 extends_documentation_fragment:
+  - runbook.ops.attributes
   - runbook.ops.redis
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Counts the keys that would be deleted (RV(matched)) and returns a sample; O(max_keys) is enforced too.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row with the same arguments, the second run reports no change.
     support: full
     details:
       - A second run finds nothing left to delete and returns C(changed=false). Keys the application writes

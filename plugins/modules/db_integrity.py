@@ -25,6 +25,7 @@ description:
 author:
   - runbook.ops maintainers (@runbook-ops)
 extends_documentation_fragment:
+  - runbook.ops.attributes.info_module
   - runbook.ops.postgres
   - runbook.ops.backup_store
   - runbook.ops.backup_store.s3
@@ -33,12 +34,6 @@ attributes:
     description: Read-only; runs the same read-only queries in check mode. A backup store that cannot be read is
       reported in RV(store_errors) but is not a failure in check mode (a check-mode run of a maintenance window did
       not write the backup it would compare with).
-    support: full
-  diff_mode:
-    description: Changes nothing, so there is no diff.
-    support: none
-  idempotent:
-    description: Changes nothing.
     support: full
 options:
   databases:

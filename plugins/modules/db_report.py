@@ -32,16 +32,11 @@ description:
 author:
   - runbook.ops maintainers (@runbook-ops)
 extends_documentation_fragment:
+  - runbook.ops.attributes.info_module
   - runbook.ops.postgres
 attributes:
   check_mode:
     description: Read-only; runs the same queries in check mode.
-    support: full
-  diff_mode:
-    description: Changes nothing, so there is no diff.
-    support: none
-  idempotent:
-    description: Changes nothing.
     support: full
 options:
   db:

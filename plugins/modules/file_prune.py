@@ -24,19 +24,18 @@ description:
     and the module fails after the others were removed, with what it removed in the result.
 author:
   - runbook.ops maintainers (@runbook-ops)
+extends_documentation_fragment:
+  - runbook.ops.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Plans as in a real run and returns what would be removed (RV(removed), RV(planned)); nothing is deleted.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details:
       - The diff lists the entries to remove (before), up to O(report_limit) of them.
   idempotent:
-    description: When run twice in a row with the same arguments, the second run reports no change.
     support: full
     details:
       - A second run finds nothing left to remove and returns C(changed=false). Files that age past

@@ -49,13 +49,13 @@ description:
   - The module is read-only and never reports a change.
 author:
   - runbook.ops maintainers (@runbook-ops)
+extends_documentation_fragment:
+  - runbook.ops.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: The probes only read, so they run in check mode too and return the same report.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
     description:

@@ -27,17 +27,16 @@ description:
   - Runs where it is called; roles run it on the control node.
 author:
   - runbook.ops maintainers (@runbook-ops)
+extends_documentation_fragment:
+  - runbook.ops.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Builds every request and returns it in RV(would_send) (without secrets); nothing is sent.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row with the same arguments, the second run reports no change.
     support: none
     details:
       - Every run sends the event again.

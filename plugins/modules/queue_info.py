@@ -21,49 +21,19 @@ description:
 author:
   - runbook.ops maintainers (@runbook-ops)
 extends_documentation_fragment:
+  - runbook.ops.attributes
   - runbook.ops.redis
+  - runbook.ops.queues
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Read-only; runs the same in check mode.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row with the same arguments, the second run reports no change.
     support: full
 options:
-  engine:
-    description:
-      - V(bullmq) drives BullMQ queues (Node C(bullmq) 2.x and later) through the PyPI C(bullmq) package, which runs
-        the same Lua scripts as the Node library. The layout is read from C(<prefix>:<queue>:meta) first.
-      - V(bull) names Bull 3/4 queues. Their key layout differs (paused jobs in a C(paused) list, no BullMQ
-        version in C(meta)); they are detected and refused with a message naming the layout, for either engine.
-        No hand-written key edit is ever made.
-      - V(celery) reads and controls Celery queues on a Redis broker from a bare C(Celery(broker=url)) app.
-    type: str
-    required: true
-    choices: [bullmq, bull, celery]
-  queues:
-    description:
-      - Queue names, or C([*]) alone for every queue found (BullMQ, under O(prefix); Celery, from kombu's
-        bindings and the queues the workers consume).
-      - A named queue that does not exist is an error.
-    type: list
-    elements: str
-    required: true
-  prefix:
-    description:
-      - Key prefix of the BullMQ queues (the C(prefix) queue option of the application).
-    type: str
-    default: bull
-  celery_timeout:
-    description:
-      - Seconds to wait for the Celery workers' replies to inspect and control broadcasts.
-    type: float
-    default: 2.0
   failed_window_min:
     description:
       - Window, in minutes, for RV(queues[].failed_recent), RV(queues[].completed_recent) and
@@ -75,9 +45,6 @@ notes:
     (C(removeOnComplete)) show a higher rate than the real one.
   - Redis Cluster is not supported. The user needs C(EVALSHA)/C(EVAL) on the queue keys and C(CLIENT LIST)
     for the workers (without it RV(queues[].workers) is null and a warning says why).
-requirements:
-  - bullmq (PyPI, for O(engine=bullmq))
-  - celery (for O(engine=celery))
 seealso:
   - module: runbook.ops.queue_control
 '''
@@ -216,30 +183,21 @@ target:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.runbook.ops.plugins.module_utils.queues import (
-    BULLMQ_IMP_ERR,
-    HAS_BULLMQ,
     QueueError,
+    missing_library,
     queue_info,
     queue_info_argument_spec,
 )
-from ansible_collections.runbook.ops.plugins.module_utils.queues_celery import CELERY_IMP_ERR, HAS_CELERY
-from ansible_collections.runbook.ops.plugins.module_utils.redis_client import (
-    HAS_REDIS,
-    REDIS_IMP_ERR,
-    redis_argument_spec,
-)
+from ansible_collections.runbook.ops.plugins.module_utils.redis_client import redis_argument_spec
 
 
 def main():
     argument_spec = redis_argument_spec()
     argument_spec.update(queue_info_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not HAS_REDIS:
-        module.fail_json(msg=missing_required_lib('redis'), exception=REDIS_IMP_ERR)
-    if module.params['engine'] != 'celery' and not HAS_BULLMQ:
-        module.fail_json(msg=missing_required_lib('bullmq'), exception=BULLMQ_IMP_ERR)
-    if module.params['engine'] == 'celery' and not HAS_CELERY:
-        module.fail_json(msg=missing_required_lib('celery'), exception=CELERY_IMP_ERR)
+    missing = missing_library(module.params['engine'])
+    if missing:
+        module.fail_json(msg=missing_required_lib(missing[0]), exception=missing[1])
 
     try:
         result = queue_info(module.params, warn=module.warn)

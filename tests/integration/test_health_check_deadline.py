@@ -12,6 +12,8 @@ import threading
 import time
 
 from ansible_collections.runbook.ops.plugins.module_utils import health
+from ansible_collections.runbook.ops.plugins.module_utils import health_backup_age
+from ansible_collections.runbook.ops.plugins.module_utils import health_http
 
 BOUND = 30.0     # a probe with timeout 2 s must end well within this
 
@@ -42,7 +44,7 @@ def _s3_check(endpoint):
 def test_http_probe_bounds_a_trickled_body(trickle_server):
     (check,) = health.normalize_checks([{'name': 'trickle', 'type': 'http', 'url': trickle_server.url('/'),
                                          'timeout': 2}])
-    box, elapsed = _bounded(lambda: health.probe_http(check))
+    box, elapsed = _bounded(lambda: health_http.run(check))
     assert isinstance(box.get('error'), health.ProbeError), box
     assert str(box['error']) == 'Could not request GET %s: timed out after 2 s' % trickle_server.url('/')
     assert elapsed < BOUND
@@ -50,7 +52,7 @@ def test_http_probe_bounds_a_trickled_body(trickle_server):
 
 def test_backup_age_probe_bounds_a_frozen_s3_endpoint(silent_server):
     (check,) = health.normalize_checks([_s3_check(silent_server.url(''))])
-    box, elapsed = _bounded(lambda: health.probe_backup_age(check))
+    box, elapsed = _bounded(lambda: health_backup_age.run(check))
     assert isinstance(box.get('error'), health.ProbeError), box
     assert str(box['error']).startswith('Could not read the backup store s3://frozen-bucket/pg')
     assert elapsed < BOUND

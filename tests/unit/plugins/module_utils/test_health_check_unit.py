@@ -14,6 +14,13 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.runbook.ops.plugins.module_utils import health
+from ansible_collections.runbook.ops.plugins.module_utils import health_disk
+from ansible_collections.runbook.ops.plugins.module_utils import health_http
+from ansible_collections.runbook.ops.plugins.module_utils import health_load
+from ansible_collections.runbook.ops.plugins.module_utils import health_memory
+from ansible_collections.runbook.ops.plugins.module_utils import health_postgres
+from ansible_collections.runbook.ops.plugins.module_utils import health_redis
+from ansible_collections.runbook.ops.plugins.module_utils import health_tls
 from ansible_collections.runbook.ops.plugins.modules import health_check
 
 
@@ -299,12 +306,12 @@ def test_empty_report_is_ok():
 
 def test_json_path():
     doc = {'status': 'ok', 'db': {'ok': True}, 'items': [{'id': 7}]}
-    assert health.json_path(doc, 'status') == (True, 'ok')
-    assert health.json_path(doc, '$.db.ok') == (True, True)
-    assert health.json_path(doc, 'items[0].id') == (True, 7)
-    assert health.json_path(doc, 'items.0.id') == (True, 7)
-    assert health.json_path(doc, 'items[5].id') == (False, None)
-    assert health.json_path(doc, 'nope.x') == (False, None)
+    assert health_http.json_path(doc, 'status') == (True, 'ok')
+    assert health_http.json_path(doc, '$.db.ok') == (True, True)
+    assert health_http.json_path(doc, 'items[0].id') == (True, 7)
+    assert health_http.json_path(doc, 'items.0.id') == (True, 7)
+    assert health_http.json_path(doc, 'items[5].id') == (False, None)
+    assert health_http.json_path(doc, 'nope.x') == (False, None)
 
 
 class FakeStatvfs(object):
@@ -317,8 +324,8 @@ class FakeStatvfs(object):
 
 
 def test_disk_probe_matches_df(monkeypatch):
-    monkeypatch.setattr(health.os, 'statvfs', lambda path: FakeStatvfs())
-    m = health.probe_disk({'path': '/'}).metrics
+    monkeypatch.setattr(health_disk.os, 'statvfs', lambda path: FakeStatvfs())
+    m = health_disk.run({'path': '/'}).metrics
     assert m['used_pct'] == round(100.0 * 850 / 950, 2)
     assert m['inodes_pct'] == 90.0 and m['free_bytes'] == 409600
 
@@ -343,7 +350,7 @@ def test_memory_probe(tmp_path, monkeypatch):
     meminfo = tmp_path / 'meminfo'
     meminfo.write_text('MemTotal:       1000000 kB\nMemFree:          10000 kB\nMemAvailable:     150000 kB\n'
                        'SwapTotal:       100 kB\nSwapFree:        25 kB\nHugePages_Total:       0\n')
-    monkeypatch.setattr(health, 'PROC_MEMINFO', str(meminfo))
+    monkeypatch.setattr(health_memory, 'PROC_MEMINFO', str(meminfo))
     (c,) = norm({'name': 'm', 'type': 'memory'})
     r = health.run_one(c)
     assert r['metrics']['used_pct'] == 85.0 and r['metrics']['swap_used_pct'] == 75.0
@@ -351,15 +358,15 @@ def test_memory_probe(tmp_path, monkeypatch):
 
 
 def test_memory_probe_missing_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(health, 'PROC_MEMINFO', str(tmp_path / 'none'))
+    monkeypatch.setattr(health_memory, 'PROC_MEMINFO', str(tmp_path / 'none'))
     (c,) = norm({'name': 'm', 'type': 'memory'})
     r = health.run_one(c)
     assert r['status'] == 'critical' and r['message'].startswith('Could not read ')
 
 
 def test_load_probe_per_core(monkeypatch):
-    monkeypatch.setattr(health.os, 'getloadavg', lambda: (9.0, 4.4, 1.0))
-    monkeypatch.setattr(health.os, 'cpu_count', lambda: 2)
+    monkeypatch.setattr(health_load.os, 'getloadavg', lambda: (9.0, 4.4, 1.0))
+    monkeypatch.setattr(health_load.os, 'cpu_count', lambda: 2)
     (c,) = norm({'name': 'l', 'type': 'load'})
     r = health.run_one(c)
     assert r['metrics']['load5_per_core'] == 2.2 and r['metrics']['load1_per_core'] == 4.5
@@ -388,7 +395,7 @@ class FakeRedis(object):
 def test_redis_probe_metrics(monkeypatch):
     fake = FakeRedis({'used_memory': 900, 'maxmemory': 1000, 'keyspace_hits': 60, 'keyspace_misses': 40,
                       'connected_clients': 5, 'evicted_keys': 3}, maxclients_config='10')
-    monkeypatch.setattr(health.redis_utils, 'make_client', lambda params, **extra: fake)
+    monkeypatch.setattr(health_redis.redis_utils, 'make_client', lambda params, **extra: fake)
     (c,) = norm({'name': 'r', 'type': 'redis', 'password': 'pw'})
     r = health.run_one(c)
     m = r['metrics']
@@ -401,7 +408,7 @@ def test_redis_probe_metrics(monkeypatch):
 def test_redis_probe_without_maxmemory_reports_used_memory_only(monkeypatch):
     fake = FakeRedis({'used_memory': 123456, 'maxmemory': 0, 'keyspace_hits': 0, 'keyspace_misses': 0,
                       'connected_clients': 1, 'maxclients': 10000, 'evicted_keys': 0})
-    monkeypatch.setattr(health.redis_utils, 'make_client', lambda params, **extra: fake)
+    monkeypatch.setattr(health_redis.redis_utils, 'make_client', lambda params, **extra: fake)
     (c,) = norm({'name': 'r', 'type': 'redis'})
     r = health.run_one(c)
     assert r['metrics']['used_memory'] == 123456
@@ -411,22 +418,22 @@ def test_redis_probe_without_maxmemory_reports_used_memory_only(monkeypatch):
 
 def test_redis_params_default_timeout_from_check():
     (c,) = norm({'name': 'r', 'type': 'redis', 'timeout': 2.5})
-    params = health._redis_params(c)
+    params = health_redis._redis_params(c)
     assert params['socket_timeout'] == 2.5 and params['host'] is None
-    assert health.redis_utils.client_kwargs(params)['host'] == '127.0.0.1'
+    assert health_redis.redis_utils.client_kwargs(params)['host'] == '127.0.0.1'
 
 
 def test_pg_params_default_connect_timeout():
     (c,) = norm({'name': 'p', 'type': 'postgres', 'timeout': 2.2, 'login_db': 'app'})
-    params = health._pg_params(c)
-    kw = health.pg_utils.connect_kwargs(params, dbname=params['login_db'])
+    params = health_postgres._pg_params(c)
+    kw = health_postgres.pg_utils.connect_kwargs(params, dbname=params['login_db'])
     assert kw['connect_timeout'] == 3 and kw['dbname'] == 'app' and kw['host'] == 'localhost'
 
 
 def test_postgres_probe_connect_error_redacted(monkeypatch):
     def boom(*args, **kwargs):
-        raise health.pg_utils.psycopg.OperationalError('connection failed: password=hunter2-xx is wrong\nDETAIL')
-    monkeypatch.setattr(health.pg_utils, 'connect', boom)
+        raise health_postgres.pg_utils.psycopg.OperationalError('connection failed: password=hunter2-xx is wrong\nDETAIL')
+    monkeypatch.setattr(health_postgres.pg_utils, 'connect', boom)
     (c,) = norm({'name': 'p', 'type': 'postgres', 'login_password': 'hunter2-xx', 'login_port': 1})
     r = health.run_one(c)
     assert r['status'] == 'critical'
@@ -485,21 +492,21 @@ def test_tls_cert_garbage_file_is_critical(tmp_path):
 def test_hostname_matching(tmp_path):
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = _write_cert(tmp_path / 'c.pem', now, now + datetime.timedelta(days=1), names=('*.example.com', 'a.b'))
-    assert health.hostname_matches(cert, 'www.example.com')
-    assert health.hostname_matches(cert, 'A.B.')
-    assert not health.hostname_matches(cert, 'x.www.example.com')
-    assert not health.hostname_matches(cert, 'example.com')
-    assert not health.hostname_matches(cert, '127.0.0.1')
+    assert health_tls.hostname_matches(cert, 'www.example.com')
+    assert health_tls.hostname_matches(cert, 'A.B.')
+    assert not health_tls.hostname_matches(cert, 'x.www.example.com')
+    assert not health_tls.hostname_matches(cert, 'example.com')
+    assert not health_tls.hostname_matches(cert, '127.0.0.1')
 
 
 def test_hostname_matching_is_the_one_rfc6125_rule_of_certs(tmp_path):
     from ansible_collections.runbook.ops.plugins.module_utils import certs
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = _write_cert(tmp_path / 'c.pem', now, now + datetime.timedelta(days=1), names=('*.example.com',))
-    assert not health.hostname_matches(cert, '.example.com')          # an empty label is no label
+    assert not health_tls.hostname_matches(cert, '.example.com')          # an empty label is no label
     cert = _write_cert(tmp_path / 'd.pem', now, now + datetime.timedelta(days=1), names=('*.*.example.com',))
-    assert not health.hostname_matches(cert, 'a.*.example.com')       # one wildcard, left-most only
-    assert health.hostname_matches is certs.hostname_matches
+    assert not health_tls.hostname_matches(cert, 'a.*.example.com')       # one wildcard, left-most only
+    assert health_tls.hostname_matches is certs.hostname_matches
 
 
 class _FakeFetch(object):
@@ -668,4 +675,4 @@ def test_all_types_have_probes_and_option_lists():
     for opts in health.TYPE_OPTIONS.values():
         union |= set(opts)
     assert union == set(health.check_suboptions())
-    assert os.path.basename(health.PROC_MEMINFO) == 'meminfo'
+    assert os.path.basename(health_memory.PROC_MEMINFO) == 'meminfo'

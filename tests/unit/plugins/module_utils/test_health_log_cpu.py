@@ -8,6 +8,7 @@ import stat
 import pytest
 
 from ansible_collections.runbook.ops.plugins.module_utils import health
+from ansible_collections.runbook.ops.plugins.module_utils import health_http
 from ansible_collections.runbook.ops.plugins.module_utils import health_cpu
 from ansible_collections.runbook.ops.plugins.module_utils import health_log
 from ansible_collections.runbook.ops.plugins.module_utils import probe
@@ -251,4 +252,4 @@ def test_cpu_on_this_machine_reads_real_proc_stat():
     (list(range(1, 101)), 99, 99),
 ])
 def test_percentile_is_nearest_rank(values, q, expected):
-    assert health.percentile(values, q) == expected
+    assert health_http.percentile(values, q) == expected

@@ -19,6 +19,7 @@ import pytest
 
 from ansible_collections.runbook.ops.plugins.module_utils import backup_store as bs
 from ansible_collections.runbook.ops.plugins.module_utils import health
+from ansible_collections.runbook.ops.plugins.module_utils import health_http
 
 
 def norm(*checks):
@@ -220,11 +221,11 @@ def test_backup_age_passes_its_time_budget_to_the_s3_client(monkeypatch):
 # --------------------------------------------------------------------------- basic auth from the URL
 
 def test_url_credentials_become_a_basic_auth_header():
-    url, header = health.url_credentials('http://us%40r:p%3Ass%2Fw@127.0.0.1:8080/health?x=1')
+    url, header = health_http.url_credentials('http://us%40r:p%3Ass%2Fw@127.0.0.1:8080/health?x=1')
     assert url == 'http://127.0.0.1:8080/health?x=1'
     assert header == 'Basic ' + base64.b64encode(b'us@r:p:ss/w').decode()
-    assert health.url_credentials('https://h:1/p') == ('https://h:1/p', None)
-    url, header = health.url_credentials('https://tok3n@h/p')
+    assert health_http.url_credentials('https://h:1/p') == ('https://h:1/p', None)
+    url, header = health_http.url_credentials('https://tok3n@h/p')
     assert (url, header) == ('https://h/p', 'Basic ' + base64.b64encode(b'tok3n:').decode())
 
 
@@ -251,7 +252,7 @@ def _capture_opener(monkeypatch, sent):
         def open(self, request, timeout=None):
             sent.append(request)
             return _FakeResponse()
-    monkeypatch.setattr(health, '_http_opener', lambda check: Opener())
+    monkeypatch.setattr(health_http, '_http_opener', lambda check: Opener())
 
 
 def test_http_probe_sends_url_credentials_as_basic_auth(monkeypatch):
@@ -299,13 +300,13 @@ class _Trickle(object):
 def test_read_body_stops_at_the_deadline():
     start = time.monotonic()
     with pytest.raises(health.ProbeTimeout):
-        health.read_body(_Trickle(0.05), time.monotonic() + 0.5)
+        health_http.read_body(_Trickle(0.05), time.monotonic() + 0.5)
     assert time.monotonic() - start < 10
 
 
 def test_read_body_reads_up_to_the_limit():
-    assert health.read_body(_FakeResponse(b'a' * 100), time.monotonic() + 60, limit=30) == b'a' * 30
-    assert health.read_body(_FakeResponse(b'abc'), time.monotonic() + 60) == b'abc'
+    assert health_http.read_body(_FakeResponse(b'a' * 100), time.monotonic() + 60, limit=30) == b'a' * 30
+    assert health_http.read_body(_FakeResponse(b'abc'), time.monotonic() + 60) == b'abc'
 
 
 def test_overrunning_probe_is_critical_and_abandoned(monkeypatch):

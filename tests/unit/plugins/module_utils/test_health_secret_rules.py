@@ -9,6 +9,7 @@ import base64
 import pytest
 
 from ansible_collections.runbook.ops.plugins.module_utils import health
+from ansible_collections.runbook.ops.plugins.module_utils import health_http
 
 
 @pytest.mark.parametrize('key', ['password', 'login_password', 'aws_secret_key', 'aws_access_key'])
@@ -25,16 +26,16 @@ def test_empty_header_values_are_not_secrets_but_others_are():
 
 def test_a_raw_at_sign_in_the_password_stays_in_the_credentials():
     """rsplit on the LAST @: the host is what follows it, the password keeps its own @."""
-    url, header = health.url_credentials('http://user:p@ss@127.0.0.1:8080/health')
+    url, header = health_http.url_credentials('http://user:p@ss@127.0.0.1:8080/health')
     assert url == 'http://127.0.0.1:8080/health'
     assert header == 'Basic ' + base64.b64encode(b'user:p@ss').decode()
 
 
 def test_percent_encoded_credentials_are_decoded():
-    url, header = health.url_credentials('https://us%40er:pa%3Ass@example.test/x?q=1')
+    url, header = health_http.url_credentials('https://us%40er:pa%3Ass@example.test/x?q=1')
     assert url == 'https://example.test/x?q=1'
     assert header == 'Basic ' + base64.b64encode(b'us@er:pa:ss').decode()
 
 
 def test_no_userinfo_no_header():
-    assert health.url_credentials('http://127.0.0.1/x') == ('http://127.0.0.1/x', None)
+    assert health_http.url_credentials('http://127.0.0.1/x') == ('http://127.0.0.1/x', None)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.runbook.ops.plugins.module_utils import health
+from ansible_collections.runbook.ops.plugins.module_utils import health_postgres
+from ansible_collections.runbook.ops.plugins.module_utils import health_redis
 from ansible_collections.runbook.ops.plugins.module_utils import postgres as pg
 from ansible_collections.runbook.ops.plugins.module_utils import redis_client as rc
 
@@ -92,11 +94,11 @@ def test_the_probe_words_each_stage_and_hides_the_password(monkeypatch):
     check = {'name': 'db', 'type': 'postgres', 'timeout': 1.0, 'login_host': '127.0.0.1', 'login_user': 'u',
              'login_password': 's3cr3t-pw'}
     with pytest.raises(health.ProbeError, match='Could not connect to postgres u@127.0.0.1') as e:
-        health.probe_postgres(check)
+        health_postgres.run(check)
     assert 's3cr3t-pw' not in str(e.value)
     monkeypatch.setattr(pg, 'connect', lambda params, **kw: _Conn(fail_on='pg_locks'))
     with pytest.raises(health.ProbeError, match='Could not query postgres u@127.0.0.1'):
-        health.probe_postgres(check)
+        health_postgres.run(check)
 
 
 class _Redis(object):
@@ -136,7 +138,7 @@ def test_redis_facts_and_maxclients_from_config(monkeypatch):
                      'evicted_keys': 0, 'connected_clients': 5, 'maxclients': 10}
     assert client.closed
     monkeypatch.setattr(rc, 'make_client', lambda params, **extra: _Redis(INFO, config={'maxclients': '10'}))
-    metrics = health.probe_redis({'name': 'r', 'type': 'redis', 'timeout': 1.0}).metrics
+    metrics = health_redis.run({'name': 'r', 'type': 'redis', 'timeout': 1.0}).metrics
     assert metrics['memory_pct'] == 25.0 and metrics['hit_rate'] == 75.0 and metrics['clients_pct'] == 50.0
 
 
@@ -149,4 +151,4 @@ def test_redis_maxclients_denied_and_unreachable(monkeypatch):
         rc.server_health({})
     assert client.closed
     with pytest.raises(health.ProbeError, match='Could not query redis redis://127.0.0.1:6379/0'):
-        health.probe_redis({'name': 'r', 'type': 'redis', 'timeout': 1.0})
+        health_redis.run({'name': 'r', 'type': 'redis', 'timeout': 1.0})
