@@ -29,6 +29,13 @@ Replace, with ``<db>_pre_restore_<ts>`` created for the previous objects:
   routines (``SHOW CREATE ...``, run with their ``sql_mode``) are recreated in the target, the previous ones in
   ``<db>_pre_restore_<ts>``; events move with ``ALTER EVENT ... RENAME TO`` (the previous ones are disabled).
 
+Users and grants (``globals: true``, a backup made with globals): the stored ``SHOW CREATE USER``/``SHOW GRANTS``
+statements are read and checked with the data (before any database is touched) and applied once the data is in
+place (``new``/``replace``; ``verify`` and check mode only plan): a missing account is created by its stored
+statement (password hash included), an existing one is never re-created (its password stays), every GRANT loses its
+``IDENTIFIED ...`` clause (MariaDB prints the hash there), grants an account already holds are skipped, nothing is
+revoked.  The statements go through PyMySQL only; errors are reported without the statement text.
+
 Leftovers: the scratch database holds the table ``_runbook_ops_restore_marker`` (run id, host, pid) and the run
 holds the named lock ``GET_LOCK('<scratch name>')`` for its whole life.  A database named ``rbo_restore_<12 hex>``
 with that marker table whose lock is free belongs to a run that is gone: the next run drops it (check mode only
@@ -48,6 +55,7 @@ import subprocess
 import tempfile
 import time
 
+from ansible_collections.runbook.ops.plugins.module_utils import adopted_dump
 from ansible_collections.runbook.ops.plugins.module_utils import backup_store as bs
 from ansible_collections.runbook.ops.plugins.module_utils import mysql as my
 from ansible_collections.runbook.ops.plugins.module_utils import mysql_backup
@@ -60,8 +68,10 @@ MARKER_TABLE = '_runbook_ops_restore_marker'
 SCRATCH_RE = re.compile(r'^rbo_restore_[0-9a-f]{12}$')
 NAMES_DATABASE_RE = re.compile(rb'^(USE\s|CREATE\s+DATABASE\s|/\*!\d+\s+USE\s)', re.IGNORECASE | re.MULTILINE)
 SWAP_LOCK_WAIT_S = 60
-GZIP_MAGIC = b'\x1f\x8b'
-ZSTD_MAGIC = b'\x28\xb5\x2f\xfd'
+GZIP_MAGIC = adopted_dump.GZIP_MAGIC
+ZSTD_MAGIC = adopted_dump.ZSTD_MAGIC
+detect_compression = adopted_dump.detect_compression
+decompressor_argv = adopted_dump.decompressor_argv
 Interrupted = mysql_backup.Interrupted
 install_signal_handlers = mysql_backup.install_signal_handlers
 
@@ -81,22 +91,6 @@ def scratch_name():
     return 'rbo_restore_%s' % secrets.token_hex(6)
 
 
-def detect_compression(head):
-    if head.startswith(GZIP_MAGIC):
-        return 'gzip'
-    if head.startswith(ZSTD_MAGIC):
-        return 'zstd'
-    return 'none'
-
-
-def decompressor_argv(compression, path):
-    if compression == 'zstd':
-        return ['zstd', '-q', '-d', '-c', '--', path]
-    if compression == 'gzip':
-        return ['gzip', '-d', '-c', '--', path]
-    return None
-
-
 def client_argv(tool, defaults_path, db):
     return [tool, '--defaults-file=%s' % defaults_path, '--binary-mode', '--batch', '--database=%s' % db]
 
@@ -109,16 +103,10 @@ def requalify(ddl, old_db, new_db):
 
 def adopted_source(selector):
     """``s3://bucket/key`` or an absolute path -> (store URL, key); None for a catalogue selector."""
-    selector = (selector or '').strip()
-    if selector.startswith('s3://'):
-        rest = selector[len('s3://'):]
-        head, _sep, key = rest.rpartition('/')
-        if not head or not key:
-            raise RestoreError('Could not read backup %s: give s3://bucket/key of the dump object.' % selector)
-        return 's3://' + head, key
-    if selector.startswith('/'):
-        return os.path.dirname(selector) or '/', os.path.basename(selector)
-    return None
+    try:
+        return adopted_dump.adopted_source(selector)
+    except adopted_dump.AdoptedSourceError as e:
+        raise RestoreError(str(e))
 
 
 def plan_sweep(rows, locks_free):
@@ -131,6 +119,116 @@ def plan_sweep(rows, locks_free):
             out.append({'database': name, 'kind': 'scratch', 'marker': marker,
                         'reason': 'scratch database of a db_restore run that no longer runs (its lock is free)'})
     return out
+
+
+# users and grants (globals: true), pure
+_Q = r"`(?:[^`]|``)*`|'(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.|\"\")*\""
+TOKEN_RE = re.compile(_Q + r"|--\s[^\n]*|#[^\n]*|/\*.*?\*/|;|[^\s`'\";]+|\s+|.", re.S)
+CREATE_USER_RE = re.compile(r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?USER\s+(?:IF\s+NOT\s+EXISTS\s+)?(%s|[\w.$%%-]+)"
+                            r"(?:@(%s|[\w.$%%:-]+))?" % (_Q, _Q), re.IGNORECASE)
+
+
+def split_statements(text):
+    """The statements of an SQL text (``;`` outside quotes and comments ends one); comments left out."""
+    out, cur = [], []
+    for m in TOKEN_RE.finditer(text):
+        tok = m.group(0)
+        if tok == ';':
+            stmt = ''.join(cur).strip()
+            if stmt:
+                out.append(stmt)
+            cur = []
+        elif tok.startswith(('--', '#')) or (tok.startswith('/*') and tok.endswith('*/') and len(tok) > 3):
+            cur.append(' ')
+        else:
+            cur.append(tok)
+    stmt = ''.join(cur).strip()
+    if stmt:
+        out.append(stmt)
+    return out
+
+
+def unquote(token):
+    if token[:1] == '`':
+        return token[1:-1].replace('``', '`')
+    if token[:1] in ('"', "'"):
+        q = token[0]
+        body, out, i = token[1:-1], [], 0
+        while i < len(body):
+            c = body[i]
+            if c == '\\' and i + 1 < len(body):
+                out.append(body[i + 1])
+                i += 2
+                continue
+            if c == q and body[i + 1:i + 2] == q:
+                out.append(q)
+                i += 2
+                continue
+            out.append(c)
+            i += 1
+        return ''.join(out)
+    return token
+
+
+def created_account(statement):
+    """``CREATE USER `u`@`h` ...`` -> ('u', 'h'); None for any other statement."""
+    m = CREATE_USER_RE.match(statement)
+    if not m:
+        return None
+    return unquote(m.group(1)), unquote(m.group(2)) if m.group(2) else '%'
+
+
+def without_identification(statement):
+    """A GRANT without its ``IDENTIFIED ...`` clause (MariaDB's SHOW GRANTS prints the password hash there): a
+    grant must never set a password.  Other statements are returned as they are."""
+    if not re.match(r'^\s*GRANT\b', statement, re.IGNORECASE):
+        return statement
+    start = None
+    for m in TOKEN_RE.finditer(statement):
+        word = m.group(0).upper()
+        if start is None and word == 'IDENTIFIED':
+            start = m.start()
+        elif start is not None and word in ('REQUIRE', 'WITH'):
+            return (statement[:start] + statement[m.start():]).strip()
+    return statement[:start].strip() if start is not None else statement
+
+
+def account_name(account):
+    return '%s@%s' % (my.qi(account[0]), my.qi(account[1]))
+
+
+def plan_globals(statements, existing, current_grants):
+    """The accounts of a globals text -> [{account, exists, create, grants}].
+
+    ``existing``: the accounts (user, host) of the server; ``current_grants``: {account: set of its grants now,
+    normalised by :func:`without_identification`}.  A missing account is created with the statement of the backup
+    (its password hash included); an existing one is never re-created, so its password stays.  Grants it already
+    holds are left out: grants are added, never revoked."""
+    plan, item = [], None
+    for stmt in statements:
+        account = created_account(stmt)
+        if account is not None:
+            item = {'account': account, 'exists': account in existing, 'create': stmt, 'grants': []}
+            plan.append(item)
+            continue
+        if item is None:
+            item = {'account': None, 'exists': True, 'create': None, 'grants': []}
+            plan.append(item)
+        grant = without_identification(stmt)
+        if grant not in current_grants.get(item['account'], ()):
+            item['grants'].append(grant)
+    return plan
+
+
+def safe_error(e):
+    """A server error about a globals statement, without the statement (it may quote a password hash)."""
+    args = getattr(e, 'args', ())
+    text = str(args[1]) if len(args) >= 2 else str(e)
+    for cut in (' near ', 'PASSWORD', 'IDENTIFIED'):
+        i = text.upper().find(cut.upper())
+        if i >= 0:
+            text = text[:i].rstrip() + ' ...'
+    return '%s (%d)' % (text, args[0]) if args and isinstance(args[0], int) else text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,6 +320,72 @@ def sweep_leftovers(conn, check_mode):
             for item in plan:
                 cur.execute('DROP DATABASE %s' % my.qi(item['database']))
     return plan
+
+
+def server_accounts(cur, accounts):
+    """(every account of the server, {account of ``accounts`` that exists: its grants now, normalised})."""
+    existing = set((u, h) for u, h in _exec(cur, 'SELECT User, Host FROM mysql.user'))
+    grants = {}
+    for account in accounts:
+        if account in existing:
+            grants[account] = set(without_identification(r[0]) for r in _exec(cur, 'SHOW GRANTS FOR %s@%s', account))
+    return existing, grants
+
+
+def globals_plan(conn, text):
+    statements = split_statements(text)
+    accounts = [a for a in (created_account(x) for x in statements) if a is not None]
+    with conn.cursor() as cur:
+        existing, grants = server_accounts(cur, accounts)
+    return plan_globals(statements, existing, grants)
+
+
+def apply_globals(conn, plan, check_mode):
+    """Create the missing accounts and add the missing grants (nothing in check mode) -> (report, errors).
+
+    The statements are run through the connection, never put on an argv, in a result or in a message."""
+    report = {'accounts': sum(1 for i in plan if i['account'] is not None), 'created': [], 'kept': [],
+              'grants': 0, 'applied': not check_mode}
+    errors = []
+    with conn.cursor() as cur:
+        for item in plan:
+            name = account_name(item['account']) if item['account'] else '(no account)'
+            if item['account'] is not None:
+                report['kept' if item['exists'] else 'created'].append(name)
+            if check_mode:
+                report['grants'] += len(item['grants'])
+                continue
+            try:
+                if not item['exists'] and item['create']:
+                    cur.execute(item['create'])
+            except pymysql.Error as e:
+                errors.append('create user %s: %s' % (name, safe_error(e)))
+                continue
+            for grant in item['grants']:
+                try:
+                    cur.execute(grant)
+                    report['grants'] += 1
+                except pymysql.Error as e:
+                    errors.append('grant to %s: %s' % (name, safe_error(e)))
+    return report, errors
+
+
+def read_globals(store, key, path, size, sha):
+    """Download the globals object (checked against the manifest) -> its SQL text."""
+    _n, _sha, compression = fetch(store, key, path, size, sha)
+    argv = decompressor_argv(compression, path)
+    try:
+        if argv:
+            r = subprocess.run(argv, capture_output=True, check=False)
+            if r.returncode != 0:
+                raise RestoreError('%s could not decompress the globals (exit code %d)' % (argv[0], r.returncode))
+            data = r.stdout
+        else:
+            with open(path, 'rb') as f:
+                data = f.read()
+    finally:
+        os.unlink(path)
+    return data.decode('utf-8', 'replace')
 
 
 # ---------------------------------------------------------------------------------------------
@@ -355,6 +519,11 @@ def _restore(params, check_mode, now, t0, guard, tmp_base):
         raise RestoreError('Could not select backup %s: %s. Nothing was changed.' % (selector, e), **extra)
     except pg_restore.RestoreError as e:
         raise RestoreError(str(e), **extra)
+    if params.get('globals') and (adopted or not manifest.get('globals')):
+        raise RestoreError('Could not restore the globals of %s: %s. Set globals=false%s. Nothing was changed.' % (
+            selector if adopted else 'backup %s' % entry['id'],
+            'a dump without a manifest has none' if adopted else 'it was taken without globals',
+            '' if adopted else ' or pick a backup made with globals=true'), **extra)
     target = target_db or (manifest['database'] if manifest else None)
     with guard.cursor() as cur:
         target_state = _schema(cur, target) if target else None
@@ -377,8 +546,11 @@ def _restore(params, check_mode, now, t0, guard, tmp_base):
     source = result.get('adopted')
     timings['preflight_s'] = round(time.monotonic() - t0, 3)
     if check_mode:
-        result['msg'] = 'would restore %s in mode %s%s' % (
-            entry['id'] if entry else source, mode, '' if mode == 'verify' else ' into %s' % json.dumps(target))
+        if params.get('globals'):
+            result['globals'] = _plan_globals_only(params, guard, store, entry, manifest, tmp_base, extra)
+        result['msg'] = 'would restore %s in mode %s%s%s' % (
+            entry['id'] if entry else source, mode, '' if mode == 'verify' else ' into %s' % json.dumps(target),
+            _globals_note(result.get('globals'), True))
         return result
 
     work = tempfile.mkdtemp(prefix='rbo-restore-', dir=tmp_base)
@@ -396,6 +568,15 @@ def _restore(params, check_mode, now, t0, guard, tmp_base):
         except RestoreError as e:
             raise RestoreError('Could not restore backup %s: %s. No database was touched; pick another backup.'
                                % (entry['id'] if entry else selector, e), **extra)
+        globals_text = None
+        if params.get('globals'):
+            g = manifest['globals']
+            try:
+                globals_text = read_globals(store, bs.backup_key(entry['id'], g['key']), os.path.join(work, 'globals'),
+                                            g['size'], g['sha256'])
+            except (bs.StoreError, RestoreError) as e:
+                raise RestoreError('Could not restore the globals of backup %s: %s. No database was touched; pick '
+                                   'another backup.' % (entry['id'], e), **extra)
         if manifest and compression != manifest['compression']:
             raise RestoreError('Could not restore backup %s: its data is %s-compressed, the manifest says %s. No '
                                'database was touched.' % (entry['id'], compression, manifest['compression']), **extra)
@@ -438,7 +619,10 @@ def _restore(params, check_mode, now, t0, guard, tmp_base):
                                'was not touched.' % (entry['id'], verification['summary']), **dict(extra, verification=verification))
         # 4. act
         if mode == 'verify':
-            result['msg'] = 'verified %s: %s' % (entry['id'] if entry else source, verification['summary'])
+            if globals_text is not None:   # a test restore changes nothing live: the accounts are only planned
+                result['globals'], _errors = apply_globals(guard, globals_plan(guard, globals_text), True)
+            result['msg'] = 'verified %s: %s%s' % (entry['id'] if entry else source, verification['summary'],
+                                                   _globals_note(result.get('globals'), True))
         else:
             previous = pg_restore.previous_name(target, now) if target_state is not None else None
             t = time.monotonic()
@@ -455,9 +639,20 @@ def _restore(params, check_mode, now, t0, guard, tmp_base):
                                    % (entry['id'] if entry else source, json.dumps(target),
                                       json.dumps(previous), len(errors), '; '.join(errors[:5]), json.dumps(previous)),
                                    **dict(extra, verification=verification, previous_db=previous))
-            result['msg'] = 'restored %s into %s (%s)%s' % (
+            if globals_text is not None:
+                result['globals'], gerrors = apply_globals(guard, globals_plan(guard, globals_text), False)
+                if gerrors:
+                    raise RestoreError('Restored backup %s into %s%s, but could not apply %d statement(s) of its '
+                                       'users and grants: %s. Fix them by hand (SHOW GRANTS), or run again.'
+                                       % (entry['id'], json.dumps(target), ' (the previous objects are in %s)'
+                                          % json.dumps(previous) if previous else '', len(gerrors),
+                                          '; '.join(gerrors[:5])),
+                                       **dict(extra, verification=verification, previous_db=previous,
+                                              globals=result['globals']))
+            result['msg'] = 'restored %s into %s (%s)%s%s' % (
                 entry['id'] if entry else source, json.dumps(target), verification['summary'],
-                ', previous objects kept in %s' % json.dumps(previous) if previous else '')
+                ', previous objects kept in %s' % json.dumps(previous) if previous else '',
+                _globals_note(result.get('globals'), False))
         timings['total_s'] = round(time.monotonic() - t0, 3)
         return result
     finally:
@@ -469,6 +664,30 @@ def _restore(params, check_mode, now, t0, guard, tmp_base):
             except Exception:  # pylint: disable=broad-except
                 pass  # the next run sweeps it (marker, free lock)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _plan_globals_only(params, guard, store, entry, manifest, tmp_base, extra):
+    """Check mode: read the (small) globals object and plan the accounts; nothing is changed."""
+    g = manifest['globals']
+    work = tempfile.mkdtemp(prefix='rbo-restore-', dir=tmp_base)
+    try:
+        os.chmod(work, 0o700)
+        text = read_globals(store, bs.backup_key(entry['id'], g['key']), os.path.join(work, 'globals'), g['size'],
+                            g['sha256'])
+    except (bs.StoreError, RestoreError) as e:
+        raise RestoreError('Could not read the globals of backup %s: %s. Nothing was changed.' % (entry['id'], e),
+                           **extra)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return apply_globals(guard, globals_plan(guard, text), True)[0]
+
+
+def _globals_note(report, planned):
+    if not report:
+        return ''
+    verb = ('would create' if planned else 'created')
+    return '; users and grants: %s %d account(s), %d existing kept as they are (passwords unchanged), %s %d grant(s)' % (
+        verb, len(report['created']), len(report['kept']), 'would add' if planned else 'added', report['grants'])
 
 
 def _verify(manifest, actual, scratch, params):

@@ -27,6 +27,14 @@ does not exist follows the rules of ``new``); ``latest``/``before:`` on a store 
 database name (``target_db`` for replace, ``source_db`` for new; verify takes the newest of any and names its
 source).
 
+Dumps made without this collection (issue 13, :class:`PgAdoptedRestore`): ``backup: s3://bucket/key`` or an
+absolute path names a ``pg_dump`` output with no manifest (seed 002's ``pg_dump db > backup.sql``, maybe gzip or
+zstd, detected by ``adopted_dump``; or a custom-format archive).  It is downloaded, decompressed and read BEFORE any
+database is touched (a corrupted stream or a dump that would write outside one database, see
+:class:`PlainDumpScanner`, is refused), then restored into a marked scratch database (plain SQL through ``psql -v
+ON_ERROR_STOP=1 --single-transaction``), counted (nothing to verify the counts against: reported as such) and
+verified/renamed/swapped exactly as above, with the same sweep.
+
 Leftovers (issue 17): what a killed run leaves is found by a marker, never by a name alone:
 
 - the scratch database carries ``COMMENT ON DATABASE ... IS 'runbook.ops db_restore scratch {json}'`` (run id,
@@ -56,7 +64,9 @@ import subprocess
 import tempfile
 import time
 
+from ansible_collections.runbook.ops.plugins.module_utils import adopted_dump
 from ansible_collections.runbook.ops.plugins.module_utils import backup_store as bs
+from ansible_collections.runbook.ops.plugins.module_utils import pg_backup
 from ansible_collections.runbook.ops.plugins.module_utils.pg_backup import (
     BackupError, Interrupted, child_env, decompressor_argv, tool_path, tool_version)
 from ansible_collections.runbook.ops.plugins.module_utils.postgres import (
@@ -95,6 +105,11 @@ def pg_restore_argv(pg_restore, dbname, path, jobs=1, no_owner=False):
 
 def psql_file_argv(psql, path):
     return [psql, '-X', '-q', '--no-password', '-v', 'ON_ERROR_STOP=0', '-f', path]
+
+
+def psql_load_argv(psql, path):
+    """A plain-SQL dump in one transaction: the first error stops psql and rolls everything back."""
+    return [psql, '-X', '-q', '--no-password', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-f', path]
 
 
 def scratch_name():
@@ -513,6 +528,26 @@ def _run(argv, env, params, what):
         err.close()
 
 
+ALTER_ROLE_WITH_RE = re.compile(r'^ALTER ROLE ("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*) WITH ')
+
+
+def keep_existing_roles(lines, existing):
+    """pg_dumpall writes ``CREATE ROLE r;`` then ``ALTER ROLE r WITH ... PASSWORD '...';``: for a role in
+    ``existing`` the CREATE fails (already exists) and the ALTER would reset its password and attributes. Leave
+    those ALTER lines out -> (lines kept, names of the roles left as they are)."""
+    kept, left = [], []
+    for line in lines:
+        m = ALTER_ROLE_WITH_RE.match(line)
+        if m:
+            name = m.group(1)
+            name = name[1:-1].replace('""', '"') if name.startswith('"') else name
+            if name in existing:
+                left.append(name)
+                continue
+        kept.append(line)
+    return kept, left
+
+
 def restore_globals(params, psql, path):
     rc, text = _run(psql_file_argv(psql, path), child_env(params, 'postgres'), params, 'psql')
     errors = [line for line in text.splitlines() if 'ERROR:' in line and 'already exists' not in line]
@@ -706,8 +741,10 @@ def _lock(conn, run):
 
 
 def run_restore(params, check_mode=False, now=None):
-    """Restore (or verify) a backup; return the module result dict. The steps are the methods of :class:`PgRestore`."""
-    return PgRestore(params, check_mode=check_mode, now=now).run()
+    """Restore (or verify) a backup; return the module result dict. The steps are the methods of :class:`PgRestore`
+    (:class:`PgAdoptedRestore` for a dump named by ``s3://`` URL or absolute path)."""
+    cls = PgAdoptedRestore if is_adopted(params.get('backup')) else PgRestore
+    return cls(params, check_mode=check_mode, now=now).run()
 
 
 class PgRestore(object):
@@ -951,26 +988,40 @@ class PgRestore(object):
                                    'expected %s, got %s). No database was touched.' % (bid, g['sha256'], gdigest))
         self.timings['download_s'] = round(time.monotonic() - t, 3)
 
-    def restore_scratch(self):
-        """2. globals, then the scratch database, marked as ours right after it exists, and pg_restore into it."""
-        params, manifest, result = self.params, self.manifest, self.result
-        t = time.monotonic()
-        if self.globals_path:
-            result['verification']['globals_existing'] = restore_globals(params, self.psql, self.globals_path)
-            with connect(params, dbname='postgres') as conn, conn.cursor() as cur:
-                self.owner_ok = bool(manifest.get('owner')) and _role_exists(cur, manifest['owner'])
+    def create_scratch(self):
+        """The scratch database (encoding, locale and owner from the manifest), marked as ours right after it
+        exists; -> its name."""
+        manifest = self.manifest
         scratch = scratch_name()
         create = sql.SQL('CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}').format(
             _ident(scratch), sql.Literal(manifest.get('encoding') or 'UTF8'),
             sql.Literal(manifest.get('collate') or 'C'), sql.Literal(manifest.get('ctype') or 'C'))
         if self.owner_ok:
             create = sql.SQL('{} OWNER {}').format(create, _ident(manifest['owner']))
-        with connect(params, dbname='postgres') as conn, conn.cursor() as cur:
+        with connect(self.params, dbname='postgres') as conn, conn.cursor() as cur:
             cur.execute(create)
             self.own['scratch'] = scratch
-            result['scratch_db'] = scratch
+            self.result['scratch_db'] = scratch
             cur.execute(sql.SQL('COMMENT ON DATABASE {} IS {}').format(
                 _ident(scratch), sql.Literal(make_marker('scratch', dict(self.marker_run, name=scratch)))))
+        return scratch
+
+    def restore_scratch(self):
+        """2. globals, then the scratch database, marked as ours right after it exists, and pg_restore into it."""
+        params, manifest, result = self.params, self.manifest, self.result
+        t = time.monotonic()
+        if self.globals_path:
+            with connect(params, dbname='postgres') as conn, conn.cursor() as cur:
+                cur.execute('SELECT rolname FROM pg_catalog.pg_roles')
+                roles = set(r[0] for r in cur.fetchall())
+            with open(self.globals_path, encoding='utf-8', errors='surrogateescape') as f:
+                lines, _left = keep_existing_roles(f.readlines(), roles)
+            with open(self.globals_path, 'w', encoding='utf-8', errors='surrogateescape') as f:
+                f.writelines(lines)
+            result['verification']['globals_existing'] = restore_globals(params, self.psql, self.globals_path)
+            with connect(params, dbname='postgres') as conn, conn.cursor() as cur:
+                self.owner_ok = bool(manifest.get('owner')) and _role_exists(cur, manifest['owner'])
+        scratch = self.create_scratch()
         rc, text = _run(pg_restore_argv(self.pg_restore, scratch, self.dump_path, params.get('jobs') or 1,
                                         params.get('no_owner')), child_env(params, scratch), params, 'pg_restore')
         if rc != 0:
@@ -1132,3 +1183,332 @@ def _swap(params, scratch, target, now, run, live):
         except psycopg.Error:
             pass
     return previous
+
+
+# ---------------------------------------------------------------------------------------------
+# dumps made without this collection (issue 13): pg_dump's plain SQL (gzip, zstd or none) or custom format
+
+CUSTOM_MAGIC = b'PGDMP'
+FIRST_READ = 64 * 1024
+PSQL_META_ALLOWED = ('restrict', 'unrestrict')   # pg_dump 17.6/16.10/15.14 and later open and close a dump with them
+COPY_START_RE = re.compile(rb'^COPY\s.*\sFROM\s+stdin;\s*$', re.IGNORECASE)
+COPY_END_RE = re.compile(rb'^\\\.\r?\n?$')
+META_RE = re.compile(rb'^\s*\\([A-Za-z]+|\S)')
+OUTSIDE_RE = re.compile(rb'^\s*((?:CREATE|ALTER|DROP)\s+(?:DATABASE|ROLE|GROUP|TABLESPACE|USER(?!\s+MAPPING))\b'
+                        rb'|COMMENT\s+ON\s+DATABASE\b|SECURITY\s+LABEL\b.*\bON\s+DATABASE\b'
+                        rb'|(?:GRANT|REVOKE)\b.*\bON\s+DATABASE\b)', re.IGNORECASE)
+OWNER_ACL_LINE_RE = re.compile(rb'^(?:ALTER\s.*\sOWNER\s+TO\s.*|GRANT\s.*|REVOKE\s.*);\s*$', re.IGNORECASE)
+
+
+def is_adopted(selector):
+    """Does ``backup`` name a dump made without this collection (``s3://...`` or an absolute path)?"""
+    selector = (selector or '').strip()
+    return selector.startswith('s3://') or selector.startswith('/')
+
+
+class PlainDumpScanner(object):
+    """Reads a plain-SQL dump line by line before anything runs it, outside its ``COPY ... FROM stdin`` data.
+
+    Refused (``problem``): a psql meta-command other than ``\\restrict``/``\\unrestrict`` (``\\connect``: made with
+    ``pg_dump --create`` or ``pg_dumpall``; ``\\!``, ``\\o``, ``\\i``...: not pg_dump's output), and a statement on
+    what lives outside one database (``CREATE``/``ALTER``/``DROP DATABASE|ROLE|USER|GROUP|TABLESPACE``, ``COMMENT
+    ON DATABASE``, ``GRANT``/``REVOKE ... ON DATABASE``): connected to the scratch database they would still change
+    the live one or the whole server.  Such a dump is refused, never rewritten.  With ``no_owner`` the lines that
+    are a whole ``ALTER ... OWNER TO``, ``GRANT`` or ``REVOKE`` statement are left out (``keep`` false), as
+    ``pg_restore --no-owner --no-acl`` would.
+
+    The check is by line, as pg_dump writes: it guards against restoring the wrong kind of dump, not against a
+    hostile one (a dump is SQL run with the login's rights: restore only dumps you trust)."""
+
+    def __init__(self, no_owner=False):
+        self.no_owner = no_owner
+        self.in_copy = False
+        self.line_no = 0
+        self.problem = None
+        self.left_out = 0
+
+    def feed(self, line):
+        """-> True to keep the line; sets ``problem`` (and returns False) for a refused one."""
+        self.line_no += 1
+        if self.in_copy:
+            if COPY_END_RE.match(line):
+                self.in_copy = False
+            return True
+        if COPY_START_RE.match(line):
+            self.in_copy = True
+            return True
+        m = META_RE.match(line)
+        if m:
+            cmd = m.group(1).decode('ascii', 'replace')
+            if cmd in PSQL_META_ALLOWED:
+                return True
+            if cmd in ('c', 'connect'):
+                self.problem = ('connects to another database at line %d (\\connect: a dump made with pg_dump '
+                                '--create or pg_dumpall)' % self.line_no)
+            else:
+                self.problem = 'runs the psql meta-command \\%s at line %d, which pg_dump never writes' % (
+                    cmd[:20], self.line_no)
+            return False
+        m = OUTSIDE_RE.match(line)
+        if m:
+            what = b' '.join(m.group(1).split()[:3]).decode('ascii', 'replace').upper()
+            self.problem = ('changes what lives outside one database at line %d (%s...: a dump made with pg_dump '
+                            '--create or pg_dumpall)' % (self.line_no, what))
+            return False
+        if self.no_owner and OWNER_ACL_LINE_RE.match(line):
+            self.left_out += 1
+            return False
+        return True
+
+
+def iter_lines(first, src):
+    """The lines of ``first`` followed by the rest of the binary stream ``src``."""
+    parts = first.split(b'\n')
+    tail = parts.pop()
+    for part in parts:
+        yield part + b'\n'
+    for line in src:
+        if tail:
+            line, tail = tail + line, b''
+        yield line
+    if tail:
+        yield tail
+
+
+def fetch_adopted(store, key, workdir, no_owner=False):
+    """Download ``key`` (hashing the stored bytes), detect its compression and format, decompress it and, for
+    plain SQL, check it with :class:`PlainDumpScanner`; nothing touches a database here.
+
+    -> dict(size, sha256, compression, format (``plain``|``custom``), path, problem, left_out)."""
+    raw = os.path.join(workdir, 'adopted.raw')
+    h = hashlib.sha256()
+    n = 0
+    head = b''
+    try:
+        fd = os.open(raw, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, 'wb') as out:
+            for block in store.iter_read(key):
+                if len(head) < adopted_dump.HEAD_BYTES:
+                    head += block[:adopted_dump.HEAD_BYTES]
+                h.update(block)
+                n += len(block)
+                out.write(block)
+    except OSError as e:
+        raise RestoreError(bs._os_message('write %s' % raw, e))
+    info = {'size': n, 'sha256': h.hexdigest(), 'compression': adopted_dump.detect_compression(head),
+            'format': None, 'path': os.path.join(workdir, 'data.sql'), 'problem': None, 'left_out': 0}
+    argv = adopted_dump.decompressor_argv(info['compression'], raw)
+    err = tempfile.TemporaryFile()
+    proc = None
+    try:
+        if argv:
+            try:
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+            except OSError as e:
+                raise RestoreError('cannot start %s: %s. Install it.' % (argv[0], e.strerror))
+            src = proc.stdout
+        else:
+            src = open(raw, 'rb')
+        fd = os.open(info['path'], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with src, os.fdopen(fd, 'wb') as out:
+            first = src.read(FIRST_READ)
+            if first.startswith(CUSTOM_MAGIC):
+                info['format'] = 'custom'
+                out.write(first)
+                shutil.copyfileobj(src, out, READ_BLOCK)
+            elif b'\x00' in first:
+                info['problem'] = ('it is neither a plain-SQL dump nor a custom-format archive (pg_dump -Ft and -Fd '
+                                   'are not read here: convert it with pg_restore -f - into plain SQL)')
+            else:
+                info['format'] = 'plain'
+                scan = PlainDumpScanner(no_owner)
+                for line in iter_lines(first, src):
+                    if scan.feed(line):
+                        out.write(line)
+                    elif scan.problem:
+                        info['problem'] = ('the dump %s, so it would write outside the scratch database; dump '
+                                           'one database without --create (pg_dump DB > FILE)' % scan.problem)
+                        break
+                info['left_out'] = scan.left_out
+            if proc is not None and info['problem']:
+                while src.read(READ_BLOCK):   # a corrupted stream: let the decompressor say so, it is the cause
+                    pass
+        if proc is not None:
+            rc = proc.wait()
+            if rc != 0:
+                err.seek(0)
+                text = err.read().decode('utf-8', 'replace').strip()[-500:]
+                info['problem'] = '%s could not decompress it (exit code %d: %s): it is corrupted or truncated' % (
+                    argv[0], rc, text or 'no error output')
+        if not first and not info['problem']:
+            info['problem'] = 'it is empty'
+        return info
+    except OSError as e:
+        raise RestoreError(bs._os_message('write %s' % info['path'], e))
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        err.close()
+        try:
+            os.unlink(raw)
+        except OSError:
+            pass
+
+
+READ_BLOCK = 1024 * 1024
+ADOPTED_SUMMARY = 'no manifest: nothing to verify the counts against'
+
+
+def _count_all_tables(params, dbname):
+    """[(schema, table, rows)] of every ordinary table of ``dbname`` outside the system schemas."""
+    out = []
+    with connect(params, dbname=dbname) as conn, conn.cursor() as cur:
+        cur.execute("SELECT n.nspname, c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+                    "ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname <> 'information_schema' "
+                    "AND n.nspname NOT LIKE 'pg\\_%' ORDER BY 1, 2")
+        for schema, table in cur.fetchall():
+            cur.execute(sql.SQL('SELECT count(*) FROM ONLY {}.{}').format(_ident(schema), _ident(table)))
+            out.append((schema, table, cur.fetchone()[0]))
+    return out
+
+
+class PgAdoptedRestore(PgRestore):
+    """A dump made without this collection (``backup: s3://bucket/key`` or an absolute path), restored the way our
+    own backups are: sweep, scratch database (marked, locked), verify/new/replace with the same switch and swap.
+
+    What differs: no manifest, so no checksum to compare and nothing to verify the counts against (they are
+    reported); the compression comes from the first bytes and the format from the decompressed ones (``PGDMP``:
+    custom, restored by pg_restore; else plain SQL, checked by :class:`PlainDumpScanner` and run by ``psql -v
+    ON_ERROR_STOP=1 --single-transaction`` in the scratch database).  A replace gives the new database the owner,
+    settings and ACL the live one has (read from it, as db_backup records them)."""
+
+    def __init__(self, params, check_mode=False, now=None):
+        super(PgAdoptedRestore, self).__init__(params, check_mode=check_mode, now=now)
+        self.key = None
+        self.fmt = None
+
+    def choose(self):
+        params = self.params
+        selector = (params.get('backup') or '').strip()
+        self.bid = selector if selector.startswith('/') else bs.safe_url(selector)
+        try:
+            url, self.key = adopted_dump.adopted_source(selector)
+        except adopted_dump.AdoptedSourceError as e:
+            raise self.fail('%s Nothing was changed.' % e)
+        if self.mode != 'verify' and not params.get('target_db'):
+            raise self.fail('Could not restore %s in mode %s: a dump without a manifest names no database. Set '
+                            'target_db. Nothing was changed.' % (self.bid, self.mode))
+        if params.get('globals'):
+            raise self.fail('Could not restore the globals of %s: a dump without a manifest has none. Set '
+                            'globals=false (load roles from a pg_dumpall --globals-only file with psql). Nothing '
+                            'was changed.' % self.bid)
+        try:
+            self.store = bs.open_store(dict(params, store=url))
+        except bs.StoreError as e:
+            raise self.fail('Could not open %s: %s. Nothing was changed.' % (self.bid, e))
+        self.target = params.get('target_db')
+        self.manifest = {}
+
+    def new_result(self):
+        mode = self.mode
+        self.result = {
+            'changed': mode != 'verify' or bool(self.swept or self.repaired), 'backup_id': None,
+            'backup_created_at': None, 'backup_age_s': None, 'mode': mode, 'source_db': None,
+            'target_db': self.target if mode != 'verify' else None, 'previous_db': None, 'scratch_db': None,
+            'verification': {}, 'timings': self.timings, 'warnings': self.warnings, 'store': self.store.describe(),
+            'swept': self.swept, 'repaired': self.repaired, 'adopted': {'source': self.bid}}
+
+    def preflight(self):
+        """The target's state; the scratch copy takes the live database's encoding, locale, owner, settings and
+        ACL for a replace, the cluster's defaults (template1) otherwise."""
+        try:
+            with self.guard.cursor() as cur:
+                self.target_state = _db_exists(cur, self.target) if self.target else None
+                like = self.target if self.mode == 'replace' and self.target_state is not None else 'template1'
+                cur.execute("SELECT pg_catalog.pg_encoding_to_char(d.encoding), d.datcollate, d.datctype, "
+                            "pg_catalog.pg_get_userbyid(d.datdba) FROM pg_catalog.pg_database d "
+                            "WHERE d.datname = %s", (like,))
+                row = cur.fetchone()
+            if like != 'template1':
+                self.manifest = {'encoding': row[0], 'collate': row[1], 'ctype': row[2], 'owner': row[3],
+                                 'database_properties': pg_backup.database_properties(self.guard, like)}
+                self.owner_ok = True
+            elif row is not None:
+                self.manifest = {'encoding': row[0], 'collate': row[1], 'ctype': row[2]}
+        except psycopg.Error as e:
+            raise self._server_error(e)
+        if self.mode == 'new' and self.target_state is not None:
+            raise self.fail('Could not restore %s as new database %s: it already exists. Choose another target_db or '
+                            'mode=replace.' % (self.bid, json.dumps(self.target)))
+        self.pg_restore = tool_path(self.params.get('bin_dir'), 'pg_restore')
+        self.psql = tool_path(self.params.get('bin_dir'), 'psql')
+        self.timings['preflight_s'] = round(time.monotonic() - self.t0, 3)
+
+    def plan(self):
+        mode = self.mode
+        self.result['msg'] = 'would restore %s (a dump without a manifest) in mode %s%s%s' % (
+            self.bid, mode, '' if mode == 'verify' else ' into %s' % json.dumps(self.target),
+            leftovers_note(self.swept, self.repaired, True))
+        return self.result
+
+    def fetch(self):
+        """1. download, decompress and check the dump, before touching any database."""
+        t = time.monotonic()
+        info = fetch_adopted(self.store, self.key, self.own['workdir'], self.params.get('no_owner'))
+        self.result['adopted'].update(compression=info['compression'], format=info['format'], size=info['size'],
+                                      sha256=info['sha256'])
+        if info['problem']:
+            raise RestoreError('Could not restore %s: %s. No database was touched.' % (self.bid, info['problem']))
+        if info['left_out']:
+            self.result['adopted']['left_out'] = info['left_out']
+        self.dump_path, self.fmt = info['path'], info['format']
+        self.timings['download_s'] = round(time.monotonic() - t, 3)
+
+    def restore_scratch(self):
+        """2. the scratch database, then pg_restore (custom) or psql in one transaction (plain SQL) into it."""
+        params = self.params
+        t = time.monotonic()
+        scratch = self.create_scratch()
+        if self.fmt == 'custom':
+            tool, argv = 'pg_restore', pg_restore_argv(self.pg_restore, scratch, self.dump_path,
+                                                       params.get('jobs') or 1, params.get('no_owner'))
+        else:
+            tool, argv = 'psql', psql_load_argv(self.psql, self.dump_path)
+        rc, text = _run(argv, child_env(params, scratch), params, tool)
+        if rc != 0:
+            how = 'was killed by signal %d' % -rc if rc < 0 else 'exited with code %d' % rc
+            text = text.replace(self.dump_path, 'the dump').strip()
+            raise RestoreError('Could not restore %s: %s %s: %s.%s' % (
+                self.bid, tool, how, text[-1500:] or 'no error output',
+                ' The load ran in one transaction and was rolled back.' if tool == 'psql' else ''))
+        if self.manifest.get('database_properties') is not None:
+            self.apply_properties()
+        self.timings['restore_s'] = round(time.monotonic() - t, 3)
+
+    def verify(self):
+        """3. no manifest: count every table and report the counts, with nothing to compare them with."""
+        t = time.monotonic()
+        counts = _count_all_tables(self.params, self.own['scratch'])
+        v = self.result['verification']
+        v['tables'] = [{'schema': s, 'table': tb, 'expected': None, 'actual': n, 'ok': None} for s, tb, n in counts]
+        v['rows'] = sum(n for _s, _t, n in counts)
+        v['row_counts'] = 'none'
+        v['ok'] = None
+        v['summary'] = '%s; %d table(s), %d row(s) restored into the scratch database' % (
+            ADOPTED_SUMMARY, len(counts), v['rows'])
+        self.timings['verify_s'] = round(time.monotonic() - t, 3)
+
+    def finish(self):
+        result = self.result
+        self.timings['total_s'] = round(time.monotonic() - self.t0, 3)
+        done = leftovers_note(self.swept, self.repaired)
+        summary = result['verification']['summary']
+        if self.mode == 'verify':
+            result['msg'] = 'restored %s into a scratch database and dropped it (%s)%s' % (self.bid, summary, done)
+        elif self.mode == 'new':
+            result['msg'] = 'restored %s as %s (%s)%s' % (self.bid, json.dumps(self.target), summary, done)
+        else:
+            kept = (' (previous copy kept as %s)' % json.dumps(result['previous_db'])) if result['previous_db'] else ''
+            result['msg'] = 'replaced %s with %s%s (%s)%s' % (json.dumps(self.target), self.bid, kept, summary, done)
+        return result

@@ -43,11 +43,30 @@ description:
   - With O(engine=mysql) the same steps run on MySQL/MariaDB (C(mariadb) client). The scratch database is
     C(rbo_restore_<12 hex>) holding a marker table, the run holds the named lock of that name, and O(mode=replace)
     moves every table with ONE atomic C(RENAME TABLE) (the previous tables into C(<db>_pre_restore_<timestamp>)),
-    then recreates views, triggers and routines and moves events explicitly. O(globals) and O(jobs) do not apply.
-  - With O(engine=mysql), O(backup) may also name a dump made without this collection (C(s3://bucket/key.sql.gz) or
-    an absolute path; gzip, zstd or plain SQL detected from its first bytes). It is restored into a scratch database
-    first; with no manifest there is nothing to verify against, so the row counts are reported (RV(verification))
-    and the result says so. A dump that names databases (C(--databases)) is refused.
+    then recreates views, triggers and routines and moves events explicitly. O(jobs) does not apply.
+  - "With O(engine=mysql) and O(globals=true), the users and grants stored by the backup (C(SHOW CREATE USER),
+    C(SHOW GRANTS)) are applied after the data is in place: a missing account is created with its stored password
+    hash, an existing account is never re-created and keeps its password (the C(IDENTIFIED ...) clause MariaDB
+    prints in C(SHOW GRANTS) is left out of every grant), grants it already holds are skipped, and grants are
+    added, never revoked. O(mode=verify) and check mode only plan them (RV(globals)). The statements run through
+    the client library: no password or hash reaches an argv, a result or a message."
+  - O(backup) may also name a dump made without this collection (C(s3://bucket/key.sql.gz) or an absolute path;
+    gzip, zstd or none detected from its first bytes, never from its name). It is downloaded and checked, then
+    restored into a scratch database first, then O(mode) verify, replace or new works as for a backup of the
+    collection (same scratch marker, sweep and swap). With no manifest there is nothing to verify the counts
+    against; they are reported (RV(verification)) and the result says so. O(mode=replace) and O(mode=new) need
+    O(target_db); O(globals) does not apply.
+  - "O(engine=postgresql) adopts a plain-SQL C(pg_dump) output (seed 002's C(pg_dump db > backup.sql)), run by
+    C(psql -v ON_ERROR_STOP=1 --single-transaction) in the scratch database (the first error rolls the whole load
+    back), or a custom-format (C(-Fc)) archive, run by C(pg_restore). A plain dump is read before any database is
+    touched and refused when it holds a psql meta-command other than C(\\restrict)/C(\\unrestrict) (C(\\connect):
+    made with C(pg_dump --create) or C(pg_dumpall)) or a statement on what lives outside one database (C(CREATE|ALTER|DROP
+    DATABASE|ROLE|USER|TABLESPACE), C(COMMENT ON DATABASE), C(GRANT ... ON DATABASE)); such a dump is refused, not
+    rewritten. O(no_owner=true) leaves out its whole-line C(ALTER ... OWNER TO), C(GRANT) and C(REVOKE) statements.
+    O(mode=replace) gives the new database the owner, settings and ACL of the live one. The dump is SQL run with the
+    login's rights: adopt only dumps you trust."
+  - O(engine=mysql) refuses an adopted dump that names databases (C(USE) or C(CREATE DATABASE), written by
+    C(--databases) or C(--all-databases)).
 author:
   - runbook.ops maintainers (@runbook-ops)
 extends_documentation_fragment:
@@ -58,8 +77,9 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     description: Selects the backup and checks the server, the target and the tools, and reports what would be done
-      without downloading or changing anything; leftovers of earlier runs are only reported (RV(swept),
-      RV(repaired)), not removed.
+      without downloading the data or changing anything; leftovers of earlier runs are only reported (RV(swept),
+      RV(repaired)), not removed. With O(engine=mysql) and O(globals=true) the (small) globals object is read to
+      plan the accounts (RV(globals)).
     support: full
   diff_mode:
     description: Returns no diff.
@@ -73,8 +93,8 @@ options:
     description:
       - Which backup to restore. V(latest), a backup id, or V(before:<ISO 8601 time>) for the newest valid backup
         taken strictly before that time (naive times are UTC). Invalid backups are never chosen.
-      - With O(engine=mysql), also C(s3://bucket/key) (read with the S3 options) or an absolute path of a dump
-        made without this collection; see the description.
+      - Also C(s3://bucket/key) (read with the S3 options) or an absolute path of a dump made without this
+        collection (both engines); see the description.
     type: str
     default: latest
   source_db:
@@ -112,6 +132,8 @@ options:
     description:
       - Restore the backup's globals (roles, tablespaces) first with psql. Roles that already exist are left as they
         are. Needs a superuser and a backup made with globals.
+      - With O(engine=mysql), the backup's users and grants, applied after the data (see the description); needs
+        the C(CREATE USER) privilege and the privileges to grant, and a backup made with O(globals=true).
     type: bool
     default: false
   jobs:
@@ -178,6 +200,23 @@ EXAMPLES = r'''
     allow_cross_database: true
     mode: replace
 
+- name: Restore seed 002's nightly plain dump (pg_dump app | gzip > backup.sql.gz) as a new database
+  runbook.ops.db_restore:
+    store: s3://acme-backups/nightly
+    backup: s3://acme-backups/nightly/backup-2026-01-31.sql.gz
+    mode: new
+    target_db: app_restored
+
+- name: Replace shop on MariaDB with the latest backup and bring back its users and grants
+  runbook.ops.db_restore:
+    engine: mysql
+    login_user: admin
+    login_password: "{{ vault_mysql_admin_password }}"
+    store: /var/backups/mysql
+    target_db: shop
+    mode: replace
+    globals: true
+
 - name: Restore a given backup next to the live one
   runbook.ops.db_restore:
     store: s3://acme-backups/postgres/app
@@ -188,11 +227,23 @@ EXAMPLES = r'''
 
 RETURN = r'''
 adopted:
-  description: With O(engine=mysql) and a dump named by path or C(s3://) URL, where it came from, the compression
-    detected and its sha256.
+  description:
+    - With a dump named by path or C(s3://) URL, where it came from (C(source)), the compression detected and its
+      sha256; with O(engine=postgresql) also its C(format) (V(plain) or V(custom)), C(size) (bytes stored) and, with
+      O(no_owner=true), C(left_out) (owner and grant statements left out).
   returned: success with an adopted dump
   type: dict
-  sample: {source: s3://yeto-backups/backup-2026-01-31.sql.gz, compression: gzip, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08}
+  sample: {source: s3://yeto-backups/backup-2026-01-31.sql.gz, compression: gzip, format: plain, size: 48213,
+           sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08}
+globals:
+  description:
+    - With O(engine=mysql) and O(globals=true), the users and grants of the backup. C(accounts) (how many),
+      C(created) (accounts created, or that would be), C(kept) (accounts that exist, left with their password),
+      C(grants) (grants added, or that would be) and C(applied) (false in check mode and with O(mode=verify)).
+  returned: success with engine mysql and globals
+  type: dict
+  sample: {accounts: 3, created: ["`app`@`%`"], kept: ["`report`@`10.0.0.%`", "`admin`@`localhost`"], grants: 2,
+           applied: true}
 backup_id:
   description: The backup restored.
   returned: success
@@ -236,7 +287,8 @@ scratch_db:
 verification:
   description: Checks done; C(checksum) and C(size) (expected, actual, ok), C(row_counts) (the manifest's kind of
     counts, exact, estimate or none), C(tables) (schema, table, expected, actual, ok), C(rows) (total) and
-    C(ok).
+    C(ok). For an adopted dump C(ok) is null and C(summary) says there was no manifest to verify the counts
+    against.
   returned: success
   type: dict
   sample: {checksum: {expected: 9f86d0..., actual: 9f86d0..., ok: true}, rows: 120000, ok: true, row_counts: exact,
