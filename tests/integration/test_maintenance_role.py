@@ -82,10 +82,12 @@ def test_weekly_window_check_mode_then_real_run(postgres_server, redis_server, t
         report, md = load_report(tmp_path / 'reports')
         host = report['hosts']['localhost']
         assert report['status'] == 'ok' and host['status'] == 'ok', report['failed']
-        assert [p['name'] for p in host['phases']] == ['window', 'backup', 'vacuum', 'reindex', 'cache', 'logs',
-                                                       'integrity']
+        assert [p['name'] for p in host['phases']] == ['window', 'backup', 'vacuum', 'reindex', 'optimize', 'cache',
+                                                       'queues', 'logs', 'integrity']
         assert phase(report, 'window')['details']['reason'] == 'integration test %s' % prefix
-        assert all(p['status'] == 'ok' for p in host['phases'])
+        assert phase(report, 'optimize')['detail'] == 'MySQL only: maintenance_engine is postgresql'
+        assert phase(report, 'queues')['detail'] == 'off: maintenance_queues is empty'
+        assert all(p['status'] == 'ok' for p in host['phases'] if p['name'] not in ('optimize', 'queues'))
         assert all(p['duration_s'] >= 0 and p['started_at'] <= p['ended_at'] for p in host['phases'])
         assert report['window']['overridden'] is True and 'integration test %s' % prefix in report['window']['message']
 
@@ -184,7 +186,7 @@ def test_failing_assertion_fails_the_play_after_the_report(postgres_server, redi
         assert report['status'] == 'failed'
         assert report['failed'][0]['host'] == 'localhost' and report['failed'][0]['phase'] == 'integrity'
         assert report['window']['inside'] is True and report['window']['overridden'] is False
-        assert [p['status'] for p in report['hosts']['localhost']['phases']] == ['ok'] + ['skipped'] * 5 + ['failed']
+        assert [p['status'] for p in report['hosts']['localhost']['phases']] == ['ok'] + ['skipped'] * 7 + ['failed']
         assert phase(report, 'backup')['details']['reason'] == 'disabled: maintenance_backup_enabled is false (default: true on db hosts)'
         integ = phase(report, 'integrity')
         assert integ['status'] == 'failed' and 'totals never zero' in integ['error']
@@ -221,8 +223,8 @@ def test_symlinked_log_dir_is_refused_and_reported(tmp_path):
     assert all(os.path.exists(p) for p in logs.values())
     report, md = load_report(tmp_path / 'reports')
     assert [(p['name'], p['status']) for p in report['hosts']['localhost']['phases']] == [
-        ('window', 'ok'), ('backup', 'skipped'), ('vacuum', 'skipped'), ('reindex', 'skipped'), ('cache', 'skipped'),
-        ('logs', 'failed'), ('integrity', 'skipped')]
+        ('window', 'ok'), ('backup', 'skipped'), ('vacuum', 'skipped'), ('reindex', 'skipped'), ('optimize', 'skipped'),
+        ('cache', 'skipped'), ('queues', 'skipped'), ('logs', 'failed'), ('integrity', 'skipped')]
     assert report['window']['window'] == 'always' and '| logs | failed |' in md
     assert not os.path.exists(str(tmp_path / 'logrotate.d')) and not os.path.exists('/etc/cron.d/evil')
 
