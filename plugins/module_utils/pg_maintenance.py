@@ -8,7 +8,8 @@ Order of work on one autocommit connection:
 1. ``set_config('lock_timeout' / 'statement_timeout')`` for the session (values validated first);
 2. ``pg_is_in_recovery()``: a standby is skipped or refused;
 3. resolve the tables (an unknown one fails before anything is done) and read their sizes and tuples;
-4. terminate sessions idle in transaction / running for too long (never our own backend);
+4. terminate sessions idle in transaction / plain idle / running for too long (never our own backend); each
+   terminated session is reported with who it was, why, and the operator's ``terminate_reason``;
 5. VACUUM (ANALYZE) / VACUUM / ANALYZE per table, a failed table (lock timeout) does not stop the others;
 6. estimate the bloat of every btree index of those tables (pgstattuple's ``pgstatindex()`` when installed,
    otherwise the well-known statistics-based estimate) and REINDEX (CONCURRENTLY) those over both thresholds;
@@ -27,6 +28,7 @@ import time
 
 from ansible_collections.runbook.ops.plugins.module_utils.postgres import (
     HAS_PSYCOPG, connect, describe_target, redact)
+from ansible_collections.runbook.ops.plugins.module_utils.redaction import MASK
 
 if HAS_PSYCOPG:
     import psycopg
@@ -37,8 +39,12 @@ QUERY_CHARS = 200
 TERMINATE_WAIT_S = 5.0
 CLEANUP_ATTEMPTS = 3
 IDLE_STATES = ('idle in transaction', 'idle in transaction (aborted)')
+PLAIN_IDLE = 'idle'
+TERMINATE_THRESHOLDS = ('terminate_idle_in_transaction_s', 'terminate_idle_s', 'terminate_running_longer_than_s')
 TIMEOUT_RE = re.compile(r'^(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?$')
 DEFAULT_FILLFACTOR = 90
+# a password literal in a session's query text (CREATE/ALTER ROLE ... PASSWORD '...'), masked in results
+PASSWORD_LITERAL_RE = re.compile(r"(\bPASSWORD\s+)(?:E?'(?:[^']|'')*'?|\$[^$]*\$.*)", re.IGNORECASE | re.DOTALL)
 
 
 class MaintenanceError(Exception):
@@ -185,8 +191,13 @@ def index_decision(index, reindex, min_bloat_pct, min_size_mb):
         index['bloat_pct'], min_bloat_pct, size_mb, min_size_mb, index['bloat_method'])
 
 
-def session_reason(row, idle_s, running_s, exclude_apps, exclude_users, own_pid):
-    """Why a pg_stat_activity row should be terminated, or None."""
+def session_reason(row, idle_s, running_s, exclude_apps, exclude_users, own_pid, plain_idle_s=None):
+    """Why a pg_stat_activity row should be terminated, or None.
+
+    ``idle_s``: idle in transaction (or aborted) for longer; ``plain_idle_s``: state ``idle`` (a connection doing
+    nothing, outside a transaction) for longer; ``running_s``: an ``active`` query running for longer. None turns a
+    rule off. Our own backend and the excluded applications and users are never chosen.
+    """
     if row['pid'] == own_pid:
         return None
     if row.get('application_name') in (exclude_apps or []):
@@ -196,15 +207,43 @@ def session_reason(row, idle_s, running_s, exclude_apps, exclude_users, own_pid)
     state = row.get('state')
     if idle_s is not None and state in IDLE_STATES and row.get('state_s') is not None and row['state_s'] > idle_s:
         return '%s for %.0f s > terminate_idle_in_transaction_s %d' % (state, row['state_s'], idle_s)
+    if (plain_idle_s is not None and state == PLAIN_IDLE and row.get('state_s') is not None
+            and row['state_s'] > plain_idle_s):
+        return 'idle for %.0f s > terminate_idle_s %d' % (row['state_s'], plain_idle_s)
     if running_s is not None and state == 'active' and row.get('query_s') is not None and row['query_s'] > running_s:
         return 'query running for %.0f s > terminate_running_longer_than_s %d' % (row['query_s'], running_s)
     return None
 
 
 def session_duration(row):
-    if row.get('state') in IDLE_STATES:
-        return row.get('state_s')
-    return row.get('query_s')
+    """Seconds in the state that made the session a candidate: the query's age when active, else the state's."""
+    if row.get('state') == 'active':
+        return row.get('query_s')
+    return row.get('state_s')
+
+
+def client_of(row):
+    """``addr:port`` of a TCP client, ``local`` for a Unix-socket one (no address in pg_stat_activity)."""
+    addr = row.get('client_addr')
+    if not addr:
+        return 'local'
+    port = row.get('client_port')
+    if port is None or port < 0:
+        return str(addr)
+    return '[%s]:%d' % (addr, port) if ':' in str(addr) else '%s:%d' % (addr, port)
+
+
+def safe_query(text):
+    """The first QUERY_CHARS characters of a session's query, with password literals masked."""
+    return PASSWORD_LITERAL_RE.sub(lambda m: m.group(1) + MASK, text or '')[:QUERY_CHARS]
+
+
+def terminated_entry(row, reason, terminate_reason):
+    """The record of one session chosen for termination (plan and ``terminated``)."""
+    return {'pid': row['pid'], 'user': row.get('user'), 'application_name': row.get('application_name'),
+            'client': client_of(row), 'database': row.get('datname'), 'state': row.get('state'),
+            'duration_s': _round(session_duration(row), 1), 'query': safe_query(row.get('query')),
+            'reason': reason, 'terminate_reason': terminate_reason}
 
 
 def maintenance_sql(action, schema, table):
@@ -344,11 +383,11 @@ SESSIONS_SQL = """
 SELECT pid, usename, application_name, state, datname,
        EXTRACT(EPOCH FROM (pg_catalog.now() - state_change))::float8 AS state_s,
        EXTRACT(EPOCH FROM (pg_catalog.now() - query_start))::float8 AS query_s,
-       left(query, %s) AS query
+       left(query, %s) AS query, host(client_addr) AS client_addr, client_port
 FROM pg_catalog.pg_stat_activity
 WHERE backend_type = 'client backend'
   AND pid <> pg_catalog.pg_backend_pid()
-  AND state IN ('active', 'idle in transaction', 'idle in transaction (aborted)')
+  AND state IN ('active', 'idle', 'idle in transaction', 'idle in transaction (aborted)')
   AND (%s OR datname = pg_catalog.current_database())
 ORDER BY pid
 """
@@ -460,7 +499,7 @@ class Maintenance(object):
 
     def fetch_sessions(self, cluster):
         return [{'pid': r[0], 'user': r[1], 'application_name': r[2], 'state': r[3], 'datname': r[4],
-                 'state_s': r[5], 'query_s': r[6], 'query': r[7]}
+                 'state_s': r[5], 'query_s': r[6], 'query': r[7], 'client_addr': r[8], 'client_port': r[9]}
                 for r in self._rows(SESSIONS_SQL, (QUERY_CHARS, cluster))]
 
     def terminate_backend(self, pid):
@@ -531,13 +570,15 @@ class Maintenance(object):
     def sessions_to_terminate(self):
         idle_s = self.params.get('terminate_idle_in_transaction_s')
         running_s = self.params.get('terminate_running_longer_than_s')
-        if idle_s is None and running_s is None:
+        plain_idle_s = self.params.get('terminate_idle_s')
+        if idle_s is None and running_s is None and plain_idle_s is None:
             return []
         rows = self.fetch_sessions(self.params.get('terminate_scope') == 'cluster')
         out = []
         for row in rows:
             reason = session_reason(row, idle_s, running_s, self.params.get('terminate_exclude_applications'),
-                                    self.params.get('terminate_exclude_users'), self.own_pid)
+                                    self.params.get('terminate_exclude_users'), self.own_pid,
+                                    plain_idle_s=plain_idle_s)
             if reason:
                 out.append((row, reason))
         return out
@@ -615,7 +656,7 @@ class Maintenance(object):
         p = self.params
         lock_timeout = validate_timeout('lock_timeout', p.get('lock_timeout'))
         statement_timeout = validate_timeout('statement_timeout', p.get('statement_timeout'))
-        for name in ('vacuum_min_dead_tuples', 'terminate_idle_in_transaction_s', 'terminate_running_longer_than_s'):
+        for name in ('vacuum_min_dead_tuples',) + TERMINATE_THRESHOLDS:
             if p.get(name) is not None and p[name] < 0:
                 raise MaintenanceError('Could not use %s=%s: it must be 0 or more.' % (name, p[name]))
         for name in ('reindex_min_bloat_pct', 'reindex_min_size_mb'):
@@ -626,7 +667,7 @@ class Maintenance(object):
         target = describe_target(p, self.db)
         result = {'db': self.db, 'plan': self.plan, 'actions': self.actions, 'tables': self.tables,
                   'indexes': self.indexes, 'terminated': self.terminated, 'standby': False, 'skipped': False,
-                  'changed': False, 'failed_steps': []}
+                  'changed': False, 'failed_steps': [], 'terminate_reason': p.get('terminate_reason')}
         try:
             self.open()
         except psycopg.Error as e:
@@ -679,6 +720,11 @@ class Maintenance(object):
         p = self.params
         all_tables = self.fetch_tables()
         selected = self.resolve_tables(all_tables)
+        # a sessions-only run (vacuum, analyze and reindex off) reads no table or index size: a size read waits for
+        # lock_timeout on a locked table, which an incident run cannot afford
+        sessions_only = not (p.get('vacuum', True) or p.get('analyze', True) or p.get('reindex', False))
+        if sessions_only:
+            selected = []
         for t in selected:
             self.tables.append({'schema': t['schema'], 'table': t['table'],
                                 'size_bytes_before': self.relation_size(t['oid']),
@@ -688,10 +734,8 @@ class Maintenance(object):
         # 1. sessions
         for row, reason in self.sessions_to_terminate():
             target = 'pid:%d' % row['pid']
-            info = {'pid': row['pid'], 'user': row['user'], 'application_name': row['application_name'],
-                    'state': row['state'], 'duration_s': _round(session_duration(row), 1),
-                    'query': (row['query'] or '')[:QUERY_CHARS]}
-            self.plan.append(dict(info, action='terminate', target=target, reason=reason))
+            info = terminated_entry(row, reason, p.get('terminate_reason'))
+            self.plan.append(dict(info, action='terminate', target=target))
             if self.check_mode:
                 continue
             entry = self._step('terminate', target, reason, lambda pid=row['pid']: self.terminate_backend(pid))
@@ -715,7 +759,7 @@ class Maintenance(object):
                            lambda a=action, s=t['schema'], n=t['table']: self._execute(maintenance_sql(a, s, n)))
 
         # 3. indexes: bloat and reindex
-        if self._broken():
+        if self._broken() or sessions_only:
             return
         table_oid = {(t['schema'], t['table']): t['oid'] for t in selected}
         indexes = self.fetch_indexes([t['oid'] for t in selected])

@@ -14,8 +14,11 @@ description:
     skipped or refused (O(on_standby)).
   - Resolves O(tables) (every user table by default). An unknown table fails the task before anything is done.
   - Terminates sessions (C(pg_terminate_backend)) idle in transaction for longer than
-    O(terminate_idle_in_transaction_s) or running a query for longer than O(terminate_running_longer_than_s), never
-    its own session, nor those of O(terminate_exclude_applications) or O(terminate_exclude_users).
+    O(terminate_idle_in_transaction_s), plain idle (connected, doing nothing) for longer than O(terminate_idle_s) or
+    running a query for longer than O(terminate_running_longer_than_s), never its own session, nor those of
+    O(terminate_exclude_applications) or O(terminate_exclude_users). Each terminated session is reported with its
+    pid, user, application, client, state, seconds in that state, query (truncated, password literals masked), the
+    rule that chose it and the operator's O(terminate_reason).
   - Runs C(VACUUM) with the C(ANALYZE) option, C(VACUUM) or C(ANALYZE) on each table; O(vacuum_min_dead_tuples) limits the vacuum to
     tables with that many dead tuples (C(pg_stat_user_tables.n_dead_tup)); the others are only analyzed.
   - Estimates the bloat of every btree index of those tables and, with O(reindex=true), runs
@@ -28,14 +31,17 @@ description:
     the other steps, then fails at the end naming the failed steps, so a partial window still reports what it did.
     A failed C(REINDEX CONCURRENTLY) leaves an invalid C(<index>_ccnew) copy behind; it is dropped
     (C(DROP INDEX CONCURRENTLY)) and reported in the step's C(leftover_indexes).
-  - Reports table and index sizes and dead tuples before and after, and how long each step took.
+  - Reports table and index sizes and dead tuples before and after, and how long each step took. A sessions-only
+    run (O(vacuum), O(analyze) and O(reindex) all off) reads no table or index (RV(tables) and RV(indexes) are
+    empty), so a table locked by a stuck session cannot delay the termination.
   - Identifiers reach SQL only through C(psycopg.sql.Identifier); values are query parameters.
   - With O(engine=mysql) (MySQL protocol, tested on MariaDB) the steps are C(KILL QUERY) of the queries running longer
     than O(terminate_running_longer_than_s) (never its own connection, never the users of O(terminate_exclude_users),
     never the server's threads), C(ANALYZE TABLE) (O(analyze)) and C(OPTIMIZE TABLE) of the tables whose free space
     (C(DATA_FREE)) is over both O(optimize_min_free_pct) and O(optimize_min_free_mb) (O(optimize)); O(vacuum),
     O(reindex), O(terminate_idle_in_transaction_s), O(terminate_exclude_applications), O(lock_timeout) and
-    O(statement_timeout) do not apply. A replica (C(SHOW ALL SLAVES STATUS)) is handled by O(on_standby).
+    O(statement_timeout) do not apply; O(terminate_idle_s) is refused (the task fails before connecting). A replica
+    (C(SHOW ALL SLAVES STATUS)) is handled by O(on_standby).
 author:
   - runbook.ops maintainers (@runbook-ops)
 extends_documentation_fragment:
@@ -121,6 +127,19 @@ options:
       - Terminate sessions in state C(active) whose query has been running for longer than this many seconds. Unset
         (the default) terminates none.
     type: int
+  terminate_idle_s:
+    description:
+      - Terminate sessions in state C(idle) (connected, no transaction open, no query running) for longer than this
+        many seconds, for example V(3600) to close connections a pool leaked an hour ago. Unset (the default)
+        terminates none.
+      - PostgreSQL only (O(engine=postgresql)).
+    type: int
+  terminate_reason:
+    description:
+      - Why the sessions are terminated (free text, for example an incident ticket). Recorded in RV(terminate_reason)
+        and in every entry of RV(terminated) and of the terminate steps of RV(plan); not sent to the server.
+      - The C(db_incident) role and playbook require it before terminating anything.
+    type: str
   terminate_exclude_applications:
     description:
       - Never terminate sessions with one of these C(application_name)s (exact match).
@@ -216,6 +235,16 @@ EXAMPLES = r'''
     terminate_exclude_applications: [pg_dump, pg_basebackup]
     terminate_exclude_users: [replicator]
 
+- name: Close connections idle for more than an hour (seed 004), with the incident's reason
+  runbook.ops.db_maintenance:
+    db: app
+    vacuum: false
+    analyze: false
+    terminate_idle_s: 3600
+    terminate_exclude_applications: [pgbouncer]
+    terminate_reason: "INC-1234: connection slots exhausted"
+  register: incident
+
 - name: Show what the window would do
   runbook.ops.db_maintenance:
     db: app
@@ -239,7 +268,7 @@ plan:
   description: The steps decided, in order, with C(action) (V(terminate), V(vacuum), V(analyze),
     V(vacuum_analyze) or V(reindex); with O(engine=mysql) V(kill_query), V(analyze) or V(optimize)), C(target)
     (C(schema.table), C(schema.index), C(pid:N), or C(id:N) for a MySQL connection) and C(reason).
-    Terminate entries also carry C(pid), C(user), C(application_name), C(state), C(duration_s) and C(query).
+    Terminate entries also carry the fields of RV(terminated).
   returned: success and failure after the tables were resolved
   type: list
   elements: dict
@@ -279,13 +308,22 @@ indexes:
             bloat_note: null, reindexed: true,
             reason: "bloat 62.0% >= 30% and size 48.00 MB >= 1 MB (pgstattuple)"}]
 terminated:
-  description: Sessions terminated, with C(pid), C(user), C(application_name), C(state), C(duration_s) (time idle in
-    transaction or running the query) and C(query) (its first 200 characters). Empty in check mode (see RV(plan)).
+  description: Sessions terminated, with C(pid), C(user), C(application_name), C(client) (C(address:port), or
+    V(local) for a Unix socket), C(database), C(state), C(duration_s) (seconds idle in transaction, idle, or running
+    the query), C(query) (its first 200 characters, password literals masked), C(reason) (the rule that chose it)
+    and C(terminate_reason) (O(terminate_reason)). Empty in check mode (see RV(plan)).
   returned: success and failure after the tables were resolved
   type: list
   elements: dict
-  sample: [{pid: 48213, user: app, application_name: worker, state: idle in transaction, duration_s: 912.4,
-            query: "UPDATE jobs SET state = 'running' WHERE id = $1"}]
+  sample: [{pid: 48213, user: app, application_name: worker, client: "10.0.3.7:51422", database: app,
+            state: idle in transaction, duration_s: 912.4, query: "UPDATE jobs SET state = 'running' WHERE id = $1",
+            reason: idle in transaction for 912 s > terminate_idle_in_transaction_s 300,
+            terminate_reason: "INC-1234: connection slots exhausted"}]
+terminate_reason:
+  description: O(terminate_reason) as given (null when unset).
+  returned: success and failure after the server was reached
+  type: str
+  sample: "INC-1234: connection slots exhausted"
 failed_steps:
   description: The failed steps as C(<action> <target>).
   returned: success and failure after the tables were resolved
@@ -338,6 +376,8 @@ def argument_spec():
         reindex_concurrently=dict(type='bool', default=True),
         terminate_idle_in_transaction_s=dict(type='int'),
         terminate_running_longer_than_s=dict(type='int'),
+        terminate_idle_s=dict(type='int'),
+        terminate_reason=dict(type='str'),
         terminate_exclude_applications=dict(type='list', elements='str', default=[]),
         terminate_exclude_users=dict(type='list', elements='str', default=[]),
         terminate_scope=dict(type='str', default='database', choices=['database', 'cluster']),
@@ -355,6 +395,9 @@ def argument_spec():
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     engine = mysql_maintenance if module.params['engine'] == 'mysql' else pg_maintenance
+    if engine is mysql_maintenance and module.params['terminate_idle_s'] is not None:
+        module.fail_json(msg='Could not terminate idle connections on %s: terminate_idle_s applies to '
+                             'engine=postgresql only. Unset it for MySQL.' % module.params['db'])
     if engine is pg_maintenance and not HAS_PSYCOPG:
         module.fail_json(msg=missing_required_lib('psycopg'), exception=PSYCOPG_IMP_ERR)
     if engine is mysql_maintenance and not mysql.HAS_PYMYSQL:

@@ -23,6 +23,8 @@ import glob
 import json
 import os
 
+from ansible_collections.runbook.ops.plugins.plugin_utils import db_incident
+
 # a report written in the same second the run started (mtime resolution, clock rounding)
 _SLACK_S = 2.0
 
@@ -240,6 +242,7 @@ FIGURES = {
     'pitr_restore': _pitr,
     'service_restart': _none,
     'service_status': _none,
+    'db_incident': lambda reports: db_incident.figures(_first(reports)),
 }
 
 

@@ -363,7 +363,9 @@ def test_terminate_never_touches_our_own_pid_and_reports_sessions():
     r = m.run()
     assert m.killed == [9] and m.cluster is True
     assert r['terminated'] == [{'pid': 9, 'user': 'etl', 'application_name': 'loader', 'state': 'active',
-                                'duration_s': 9999.0, 'query': 'SELECT 1'}]
+                                'duration_s': 9999.0, 'query': 'SELECT 1', 'client': 'local', 'database': 'app',
+                                'reason': 'query running for 9999 s > terminate_running_longer_than_s 0',
+                                'terminate_reason': None}]
 
 
 def test_unknown_tables_fail_before_anything_is_done():
