@@ -13,7 +13,7 @@ if [ "$#" -gt 0 ]; then
 else
   mapfile -t SCENARIOS < <(for f in molecule/*/molecule.yml; do basename "$(dirname "$f")"; done)
   # the longest first, so the two queues end together (dr ~10 min, deploy ~6 min, the others 2-4 min)
-  mapfile -t SCENARIOS < <(printf '%s\n' "${SCENARIOS[@]}" | awk '{ print ($1 == "dr" ? 0 : ($1 == "deploy" || $1 == "seed_000") ? 1 : 2) " " $1 }' | sort -k1,1n -k2 | cut -d' ' -f2)
+  mapfile -t SCENARIOS < <(printf '%s\n' "${SCENARIOS[@]}" | awk '{ print ($1 == "dr" ? 0 : ($1 == "deploy" || $1 == "seed_000" || $1 == "seed_002") ? 1 : 2) " " $1 }' | sort -k1,1n -k2 | cut -d' ' -f2)
 fi
 
 run_one() {
