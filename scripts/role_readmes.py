@@ -43,7 +43,10 @@ def _default(option):
         return ''
     if isinstance(value, str):
         return '`%s`' % value.replace('|', '\\|') if value else '`""`'
-    return '`%s`' % yaml.safe_dump(value, default_flow_style=True).strip().replace('|', '\\|')
+    text = yaml.safe_dump(value, default_flow_style=True).strip()
+    if text.endswith('\n...'):  # a plain scalar (int, bool) ends with the YAML document end marker
+        text = text[:-len('\n...')].rstrip()
+    return '`%s`' % text.replace('|', '\\|')
 
 
 def playbooks_of(role):
