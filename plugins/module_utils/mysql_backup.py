@@ -19,7 +19,8 @@ module makes both snapshots start while nothing can write to the database's tabl
 2. connection B: ``START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY`` (its connection id is X);
 3. the dump starts; A polls ``information_schema.INNODB_TRX`` until a transaction of a connection of the same
    user with an id above X exists (the dump's ``--single-transaction``), then ``UNLOCK TABLES``;
-4. B counts every table while the dump streams.
+4. B counts every table while the dump streams, from the moment the dump starts (step 3 runs beside it in another
+   thread: B's snapshot is already fixed, so the counts need not wait for the unlock).
 
 So both snapshots see the same committed state; writers wait for the seconds it takes the dump to connect.
 Non-transactional tables (MyISAM, Aria, ...) cannot be read consistently by ``--single-transaction``: the
@@ -36,12 +37,11 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import tempfile
 import threading
 import time
 
 from ansible_collections.runbook.ops.plugins.module_utils import backup_store as bs
+from ansible_collections.runbook.ops.plugins.module_utils import dump_pipeline as dp
 from ansible_collections.runbook.ops.plugins.module_utils import mysql as my
 from ansible_collections.runbook.ops.plugins.module_utils import pg_backup
 
@@ -49,7 +49,6 @@ if my.HAS_PYMYSQL:
     import pymysql
 
 FORMAT = 'sql'
-READ_CHUNK = 1024 * 1024
 TRANSACTIONAL = ('InnoDB', 'XtraDB', 'RocksDB', 'TokuDB', 'ndbcluster', 'SEQUENCE')
 SYSTEM_ACCOUNTS = ('mariadb.sys', 'mysql.sys', 'mysql.session', 'mysql.infoschema')
 HANDSHAKE_TIMEOUT = 120.0
@@ -60,16 +59,11 @@ class BackupError(my.MysqlError):
     """A backup failure with a message ready for fail_json (no secrets)."""
 
 
-# One interruption rule for both engines (pg_backup's): SIGTERM/SIGINT/SIGHUP and the overall deadline (option
-# ``timeout``) raise Interrupted in the main thread; the run cleans up, then fails.
-Interrupted = pg_backup.Interrupted
-install_signal_handlers = pg_backup.install_signal_handlers
-deadline = pg_backup.deadline
-# one compressor choice, one way to stop a pipeline and one cleanup order (the manifest first) for both engines
-DEFAULT_LEVEL = pg_backup.DEFAULT_LEVEL
-compressor_argv = pg_backup.compressor_argv
-_kill = pg_backup._kill  # pylint: disable=protected-access
-_cleanup = pg_backup._cleanup  # pylint: disable=protected-access
+# The pipeline, the compressor choice, the interruption rule (SIGTERM/SIGINT/SIGHUP and the overall deadline, option
+# ``timeout``) and the cleanup order are dump_pipeline's, one owner for both engines.
+Interrupted = dp.Interrupted
+install_signal_handlers = dp.install_signal_handlers
+compressor_argv = dp.compressor_argv
 
 
 # ---------------------------------------------------------------------------------------------
@@ -131,74 +125,23 @@ def retain(store, db, backup_id, policy, now=None):
 # ---------------------------------------------------------------------------------------------
 # the pipeline
 
-def _err(f, params, limit=2000):
-    try:
-        f.seek(0)
-        text = f.read().decode('utf-8', 'replace')
-    except (OSError, ValueError):
-        text = ''
-    return my.redact(text.strip(), params)[-limit:]
+def _err(f, params):
+    """A stage's stderr, redacted (kept for mysql_restore's restore pipeline)."""
+    return dp.read_stderr(f, lambda text: my.redact(text, params))
+
+
+_kill = dp.kill  # (kept for mysql_restore's restore pipeline)
 
 
 def stream(argv, comp_argv, writer, params, label, on_start=None):
-    """Run ``argv | comp_argv`` into ``writer``; return (size, sha256); raise BackupError when a stage fails.
-
-    ``on_start(process)`` is called once the first process runs."""
-    errs = [tempfile.TemporaryFile(), tempfile.TemporaryFile()]
-    procs = []
+    """Run ``argv | comp_argv`` into ``writer`` (``dump_pipeline``, with MySQL's stderr redaction and hint); return
+    (size, sha256); raise BackupError when a stage fails.  ``on_start(process)`` is called once the dump runs."""
     try:
-        try:
-            p1 = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errs[0])
-        except OSError as e:
-            raise BackupError('Could not start %s: %s. Install mariadb-client (or the MySQL client tools) or set '
-                              'bin_dir.' % (argv[0], e.strerror))
-        procs.append(p1)
-        if on_start is not None:
-            on_start(p1)
-        src = p1.stdout
-        if comp_argv:
-            try:
-                p2 = subprocess.Popen(comp_argv, stdin=p1.stdout, stdout=subprocess.PIPE, stderr=errs[1])
-            except OSError as e:
-                raise BackupError('Could not start %s: %s. Install it or choose another compression.'
-                                  % (comp_argv[0], e.strerror))
-            procs.append(p2)
-            p1.stdout.close()
-            src = p2.stdout
-        h = hashlib.sha256()
-        n = 0
-        while True:
-            block = src.read(READ_CHUNK)
-            if not block:
-                break
-            h.update(block)
-            n += len(block)
-            writer.write(block)
-        rcs = [p.wait() for p in procs]
-        if rcs[0] != 0:
-            how = 'was killed by signal %d' % -rcs[0] if rcs[0] < 0 else 'exited with code %d' % rcs[0]
-            raise BackupError('%s %s: %s' % (label, how, _err(errs[0], params) or 'no error output'))
-        if len(rcs) > 1 and rcs[1] != 0:
-            raise BackupError('%s exited with code %d: %s' % (comp_argv[0], rcs[1], _err(errs[1], params)))
-        return n, h.hexdigest()
-    except BaseException:
-        _kill(procs)
-        raise
-    finally:
-        for p in procs:
-            if p.stdout:
-                p.stdout.close()
-        for f in errs:
-            f.close()
-
-
-def compress_bytes(data, comp_argv):
-    if not comp_argv:
-        return data
-    r = subprocess.run(comp_argv, input=data, capture_output=True, check=False)
-    if r.returncode != 0:
-        raise BackupError('%s exited with code %d: %s' % (comp_argv[0], r.returncode, r.stderr.decode()[-500:]))
-    return r.stdout
+        return dp.stream_to_store(argv, comp_argv, writer, label=label, clean=lambda text: my.redact(text, params),
+                                  start_hint='Install mariadb-client (or the MySQL client tools) or set bin_dir.',
+                                  on_start=on_start)
+    except dp.PipelineError as e:
+        raise BackupError(str(e))
 
 
 def dump_globals(conn):
@@ -229,9 +172,10 @@ class _Snapshot(object):
         self.lock_conn = my.connect(params)
         self.snap_conn = None
         self.counts = []
-        self.error = None
-        self.thread = None
+        self.errors = []
+        self.threads = []
         self.locked = False
+        self.timings = {}
 
     def begin(self):
         with self.lock_conn.cursor() as cur:
@@ -247,21 +191,35 @@ class _Snapshot(object):
             self.snap_id = cur.fetchone()[0]
 
     def start(self, dump_proc, count_rows):
-        self.thread = threading.Thread(target=self._run, args=(dump_proc, count_rows), daemon=True)
-        self.thread.start()
+        """Two threads once the dump runs: A waits for the dump's transaction, then unlocks; B counts at once (its
+        snapshot was taken under the lock, so when it counts does not matter, and the counts do not wait for the
+        handshake: bench/mysql measured the handshake at 1-4 s on a loaded 2-core machine)."""
+        self.threads = [threading.Thread(target=self._guarded, args=(self._handshake, dump_proc), daemon=True)]
+        if count_rows:
+            self.threads.append(threading.Thread(target=self._guarded, args=(self._count,), daemon=True))
+        for th in self.threads:
+            th.start()
 
-    def _run(self, dump_proc, count_rows):
+    def _guarded(self, step, *args):
         try:
-            if not self.hold_lock and self.locked:
-                self._wait_for_dump(dump_proc)
-                self.unlock()
-            if count_rows:
-                with self.snap_conn.cursor() as cur:
-                    for t in self.tables:
-                        cur.execute('SELECT COUNT(*) FROM %s.%s' % (my.qi(self.db), my.qi(t)))
-                        self.counts.append({'schema': self.db, 'table': t, 'rows': int(cur.fetchone()[0])})
+            step(*args)
         except Exception as e:  # pylint: disable=broad-except
-            self.error = e
+            self.errors.append(e)
+
+    def _handshake(self, dump_proc):
+        if not self.hold_lock and self.locked:
+            t0 = time.monotonic()
+            self._wait_for_dump(dump_proc)
+            self.unlock()
+            self.timings['lock_held_s'] = round(time.monotonic() - t0, 3)
+
+    def _count(self):
+        t0 = time.monotonic()
+        with self.snap_conn.cursor() as cur:
+            for t in self.tables:
+                cur.execute('SELECT COUNT(*) FROM %s.%s' % (my.qi(self.db), my.qi(t)))
+                self.counts.append({'schema': self.db, 'table': t, 'rows': int(cur.fetchone()[0])})
+        self.timings['count_s'] = round(time.monotonic() - t0, 3)
 
     def _wait_for_dump(self, dump_proc):
         stop = time.monotonic() + HANDSHAKE_TIMEOUT
@@ -286,10 +244,10 @@ class _Snapshot(object):
             self.locked = False
 
     def join(self):
-        if self.thread is not None:
-            self.thread.join()
-        if self.error is not None:
-            e = self.error
+        for th in self.threads:
+            th.join()
+        if self.errors:
+            e = self.errors[0]
             raise BackupError(my.redact(my.error_text(e) if isinstance(e, pymysql.Error) else str(e), self.params))
 
     def close(self):
@@ -303,14 +261,9 @@ class _Snapshot(object):
 
 def tool_version(tool):
     try:
-        r = subprocess.run([tool, '--version'], capture_output=True, text=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise BackupError('Could not run %s: %s. Install mariadb-client or set bin_dir.' % (tool, e))
-    v = parse_tool_version(r.stdout)
-    if r.returncode != 0 or v is None:
-        raise BackupError('Could not read the version of %s (rc=%s). Install mariadb-client or set bin_dir.'
-                          % (tool, r.returncode))
-    return v, r.stdout.strip()
+        return dp.tool_version(tool, parse_tool_version, 'Install mariadb-client or set bin_dir.')
+    except dp.PipelineError as e:
+        raise BackupError(str(e))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,15 +272,8 @@ def tool_version(tool):
 def run_backup(params, check_mode=False, now=None):
     db = params['db']
     state = {'phase': 'preflight', 'committed': None}
-    try:
-        with deadline(params.get('timeout')):
-            return _run_backup(params, check_mode, now, state)
-    except Interrupted as e:
-        if state['committed']:
-            raise BackupError('Backed up database %s as %s, but %s during retention. The new backup is valid; rerun '
-                              'to apply retention.' % (json.dumps(db), state['committed'], e))
-        raise BackupError('Could not back up database %s: %s during the %s. No backup was committed; retention did '
-                          'not run.' % (json.dumps(db), e, state['phase']))
+    return dp.bounded(lambda: _run_backup(params, check_mode, now, state), params.get('timeout'), db, state,
+                      BackupError)
 
 
 def _run_backup(params, check_mode, now, state):
@@ -423,76 +369,68 @@ def _run_backup(params, check_mode, now, state):
     snap = None
     state['phase'] = 'backup'
     try:
-        globals_meta = None
-        if globals_sql is not None:
-            gname = bs.globals_name(compression)
-            data = compress_bytes(globals_sql[0], comp_argv)
-            store.put_bytes(bs.backup_key(backup_id, gname), data)
-            written.append(bs.backup_key(backup_id, gname))
-            globals_meta = {'key': gname, 'size': len(data), 'sha256': hashlib.sha256(data).hexdigest(),
-                            'accounts': globals_sql[1]}
-        if row_counts == 'exact' or blocking:  # estimates and table lists need no shared snapshot
+        with dp.writing(store, written, db, BackupError, known=(my.MysqlError,)):
+            globals_meta = None
+            if globals_sql is not None:
+                gname = bs.globals_name(compression)
+                data = dp.compress_bytes(globals_sql[0], comp_argv)
+                store.put_bytes(bs.backup_key(backup_id, gname), data)
+                written.append(bs.backup_key(backup_id, gname))
+                globals_meta = {'key': gname, 'size': len(data), 'sha256': hashlib.sha256(data).hexdigest(),
+                                'accounts': globals_sql[1]}
+            if row_counts == 'exact' or blocking:  # estimates and table lists need no shared snapshot
+                try:
+                    t_snap = time.monotonic()
+                    snap = _Snapshot(params, db, tables, hold_lock=bool(blocking))
+                    snap.begin()
+                    timings['snapshot_s'] = round(time.monotonic() - t_snap, 3)
+                except pymysql.Error as e:
+                    raise BackupError('Could not start the snapshot of database %s on %s: %s' % (
+                        json.dumps(db), where, my.redact(my.error_text(e), params)))
+            t_dump = time.monotonic()
+            dkey = bs.backup_key(backup_id, data_name)
+            w = store.open_writer(dkey)
             try:
-                snap = _Snapshot(params, db, tables, hold_lock=bool(blocking))
-                snap.begin()
-            except pymysql.Error as e:
-                raise BackupError('Could not start the snapshot of database %s on %s: %s' % (
-                    json.dumps(db), where, my.redact(my.error_text(e), params)))
-        t_dump = time.monotonic()
-        dkey = bs.backup_key(backup_id, data_name)
-        w = store.open_writer(dkey)
-        try:
-            with my.defaults_file(params, tmp_dir=params.get('tmp_dir')) as cnf:
-                if snap is None:
-                    size, sha = stream(dump_argv(tool, cnf, db), comp_argv, w, params, os.path.basename(tool))
-                else:
-                    size, sha = _dump_with_snapshot(dump_argv(tool, cnf, db), comp_argv, w, params, snap,
-                                                    row_counts == 'exact')
-            w.commit()
-        except BaseException:
-            w.abort()
-            raise
-        written.append(dkey)
-        timings['dump_s'] = round(time.monotonic() - t_dump, 3)
-        if row_counts == 'exact':
-            counts = snap.counts
-        else:
-            counts = [{'schema': db, 'table': n, 'rows': (int(r) if r is not None and row_counts == 'estimate'
-                                                          else None)}
-                      for n, _e, t, r in objects if t == 'BASE TABLE']
-        stored = store.size(dkey)
-        if stored != size:
-            raise BackupError('the store holds %s bytes for %s, %d were written' % (stored, dkey, size))
-        manifest = {
-            'manifest_version': bs.MANIFEST_VERSION, 'id': backup_id, 'engine': 'mysql',
-            'server_version': (re.match(r'[0-9.]*', version).group(0) or '0') + (' (%s)' % version),
-            'database': db, 'encoding': dbrow[0], 'collate': dbrow[1],
-            'database_size': db_size, 'created_at': bs.format_time(started),
-            'finished_at': bs.format_time(bs.utcnow()), 'duration_s': round(time.monotonic() - t0, 3),
-            'format': FORMAT, 'compression': compression, 'data_key': data_name, 'size': size, 'sha256': sha,
-            'tables': counts, 'row_counts': row_counts, 'dump_version': dump_v, 'dump_version_text': dump_vtext,
-            'locking': 'read lock for the whole dump' if blocking else 'single transaction',
-            'globals': globals_meta, 'tags': params.get('tags') or {}, 'source': where,
-        }
-        problems = validate_manifest(manifest, backup_id)
-        if problems:
-            raise BackupError('the manifest is invalid: %s' % '; '.join(problems))
-        mkey = bs.backup_key(backup_id, bs.MANIFEST_NAME)
-        store.put_bytes(mkey, json.dumps(manifest, indent=2, sort_keys=True).encode('utf-8'))
-        written.append(mkey)
-    except bs.StoreError as e:
-        _cleanup(store, written)
-        raise BackupError('Could not back up database %s to %s: %s. Nothing was kept under a valid name; retention '
-                          'did not run.' % (json.dumps(db), store.describe(), e))
-    except my.MysqlError as e:
-        _cleanup(store, written)
-        msg = str(e)
-        if not msg.startswith('Could not'):
-            msg = 'Could not back up database %s: %s' % (json.dumps(db), msg)
-        raise BackupError(msg.rstrip('.') + '. No backup was committed; retention did not run.')
-    except BaseException:
-        _cleanup(store, written)
-        raise
+                with my.defaults_file(params, tmp_dir=params.get('tmp_dir')) as cnf:
+                    if snap is None:
+                        size, sha = stream(dump_argv(tool, cnf, db), comp_argv, w, params, os.path.basename(tool))
+                    else:
+                        size, sha = _dump_with_snapshot(dump_argv(tool, cnf, db), comp_argv, w, params, snap,
+                                                        row_counts == 'exact')
+                w.commit()
+            except BaseException:
+                w.abort()
+                raise
+            written.append(dkey)
+            timings['dump_s'] = round(time.monotonic() - t_dump, 3)
+            if snap is not None:
+                timings.update(snap.timings)
+            if row_counts == 'exact':
+                counts = snap.counts
+            else:
+                counts = [{'schema': db, 'table': n, 'rows': (int(r) if r is not None and row_counts == 'estimate'
+                                                              else None)}
+                          for n, _e, t, r in objects if t == 'BASE TABLE']
+            stored = store.size(dkey)
+            if stored != size:
+                raise BackupError('the store holds %s bytes for %s, %d were written' % (stored, dkey, size))
+            manifest = {
+                'manifest_version': bs.MANIFEST_VERSION, 'id': backup_id, 'engine': 'mysql',
+                'server_version': (re.match(r'[0-9.]*', version).group(0) or '0') + (' (%s)' % version),
+                'database': db, 'encoding': dbrow[0], 'collate': dbrow[1],
+                'database_size': db_size, 'created_at': bs.format_time(started),
+                'finished_at': bs.format_time(bs.utcnow()), 'duration_s': round(time.monotonic() - t0, 3),
+                'format': FORMAT, 'compression': compression, 'data_key': data_name, 'size': size, 'sha256': sha,
+                'tables': counts, 'row_counts': row_counts, 'dump_version': dump_v, 'dump_version_text': dump_vtext,
+                'locking': 'read lock for the whole dump' if blocking else 'single transaction',
+                'globals': globals_meta, 'tags': params.get('tags') or {}, 'source': where,
+            }
+            problems = validate_manifest(manifest, backup_id)
+            if problems:
+                raise BackupError('the manifest is invalid: %s' % '; '.join(problems))
+            mkey = bs.backup_key(backup_id, bs.MANIFEST_NAME)
+            store.put_bytes(mkey, json.dumps(manifest, indent=2, sort_keys=True).encode('utf-8'))
+            written.append(mkey)
     finally:
         if snap is not None:
             snap.close()
@@ -512,7 +450,7 @@ def _run_backup(params, check_mode, now, state):
         result.setdefault('warnings', []).append('Could not prune the orphan objects of %s: %s' % (store.describe(), e))
     timings['retention_s'] = round(time.monotonic() - t_ret, 3)
     timings['total_s'] = round(time.monotonic() - t0, 3)
-    result['peak_rss_mib'] = pg_backup.peak_rss_mib()
+    result['peak_rss_mib'] = dp.peak_rss_mib()
     result['msg'] = 'backed up %s as %s (%d bytes, %s)' % (json.dumps(db), backup_id, size, compression)
     return result
 
@@ -521,6 +459,8 @@ def _dump_with_snapshot(argv, comp_argv, writer, params, snap, count_rows):
     """Stream the dump; the snapshot thread releases the lock once the dump's transaction runs, then counts."""
     size, sha = stream(argv, comp_argv, writer, params, os.path.basename(argv[0]),
                        on_start=lambda p: snap.start(p, count_rows))
+    t = time.monotonic()
     snap.join()
+    snap.timings['count_wait_s'] = round(time.monotonic() - t, 3)
     snap.unlock()  # (held for the whole dump only with allow_locking; on a failure closing the connection frees it)
     return size, sha

@@ -7,6 +7,7 @@ Pipeline (argv lists, no shell; the password only in the child's environment)::
 
     pg_dump --format=custom --compress=0 --snapshot=<exported>  |  zstd -T<n> -<level>  |  sha256 + store
 
+The pipeline (stages, exit codes, interruption, cleanup) is ``dump_pipeline``'s, shared with the MySQL engine.
 Compression runs in the external ``zstd``/``gzip`` program, a separate process from pg_dump and from
 this Python process, so the three stages use different cores and Python only hashes and uploads the
 compressed bytes.  (The python ``zstandard`` binding would add a dependency on managed nodes and
@@ -43,27 +44,25 @@ policy 0 turns a rule off; a policy whose rules are all off is refused (see :fun
 
 Before it writes, a run sweeps what killed runs left in the store (``backup_store.sweep_leftovers``);
 after retention it deletes the orphan objects (a backup folder without a manifest, past the same grace period:
-``backup_store.sweep_orphans``), reported as ``orphans``; and the whole run is bounded by ``timeout`` seconds (:func:`deadline`; 0 turns it off).
+``backup_store.sweep_orphans``), reported as ``orphans``; and the whole run is bounded by ``timeout`` seconds
+(``dump_pipeline.deadline``; 0 turns it off).
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-import fcntl
-import hashlib
 import json
 import os
 import re
-import resource
 import shutil
-import signal
-import subprocess
-import tempfile
 import threading
 import time
 
 from ansible_collections.runbook.ops.plugins.module_utils import backup_store as bs
+from ansible_collections.runbook.ops.plugins.module_utils import dump_pipeline as dp
+# one interruption rule and one compressor choice for every engine, here for pg_restore, db_restore and the tests
+from ansible_collections.runbook.ops.plugins.module_utils.dump_pipeline import (  # noqa: F401 pylint: disable=unused-import
+    DeadlineExceeded, Interrupted, compressor_argv, deadline, decompressor_argv, install_signal_handlers, peak_rss_mib)
 from ansible_collections.runbook.ops.plugins.module_utils.postgres import (
     HAS_PSYCOPG, connect, describe_target, libpq_environment, redact)
 
@@ -71,13 +70,8 @@ if HAS_PSYCOPG:
     import psycopg
     from psycopg import sql
 
-COMPRESSIONS = ('zstd', 'gzip', 'none')
+COMPRESSIONS = dp.COMPRESSIONS
 ROW_COUNTS = ('exact', 'estimate', 'none')
-READ_CHUNK = 1024 * 1024
-PIPE_SIZE = 1024 * 1024
-# zstd 1, its fastest level: pg_dump, the server and zstd share the cores, and on a less-compressible table
-# (bench/backup, 3M md5 rows) level 1 dumped about 1.3x faster than level 3 for about 7% more bytes
-DEFAULT_LEVEL = {'zstd': 1, 'gzip': 6, 'none': 0}
 VERSION_RE = re.compile(r'\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?')
 
 TABLES_SQL = """
@@ -94,43 +88,6 @@ SELECT n.nspname, c.relname, c.reltuples
 
 class BackupError(Exception):
     """A failure with a message ready for fail_json (no secrets)."""
-
-
-class Interrupted(BaseException):
-    """SIGTERM/SIGINT arrived: clean up, then fail."""
-
-
-class DeadlineExceeded(Interrupted):
-    """The overall deadline (option ``timeout``) expired: clean up, then fail."""
-
-
-@contextlib.contextmanager
-def deadline(seconds):
-    """Raise :class:`DeadlineExceeded` in the main thread once ``seconds`` have passed (0 or None: no deadline).
-
-    A SIGALRM timer: it interrupts blocking calls (socket reads, waits on upload threads, pipe reads),
-    which plain timeouts cannot bound as a whole.  Disarmed on exit.  Outside the main thread it does nothing.
-    """
-    if not seconds or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def expired(_signum, _frame):
-        raise DeadlineExceeded('the overall deadline of %d s (option timeout) expired' % seconds)
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def install_signal_handlers():
-    def handler(signum, _frame):
-        raise Interrupted('interrupted by signal %d' % signum)
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, handler)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,23 +110,6 @@ def pg_dumpall_globals_argv(pg_dumpall):
     return [pg_dumpall, '--globals-only', '--no-password']
 
 
-def compressor_argv(compression, level=None, threads=2):
-    if compression == 'none':
-        return None
-    level = DEFAULT_LEVEL[compression] if level is None else level
-    if compression == 'zstd':
-        return ['zstd', '-q', '-c', '-T%d' % threads, '-%d' % level]
-    return ['gzip', '-c', '-%d' % level]
-
-
-def decompressor_argv(compression):
-    if compression == 'none':
-        return None
-    if compression == 'zstd':
-        return ['zstd', '-q', '-d', '-c']
-    return ['gzip', '-d', '-c']
-
-
 def parse_tool_version(text):
     """``pg_dump (PostgreSQL) 15.18 (Debian ...)`` -> (15, 18)."""
     m = VERSION_RE.search(text or '')
@@ -180,14 +120,9 @@ def parse_tool_version(text):
 
 def tool_version(path):
     try:
-        r = subprocess.run([path, '--version'], capture_output=True, text=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise BackupError('Could not run %s: %s. Install the PostgreSQL client tools or set bin_dir.' % (path, e))
-    v = parse_tool_version(r.stdout)
-    if r.returncode != 0 or v is None:
-        raise BackupError('Could not read the version of %s (rc=%s): %s. Install the PostgreSQL client tools '
-                          'or set bin_dir.' % (path, r.returncode, (r.stderr or r.stdout).strip()[:300]))
-    return v, r.stdout.strip()
+        return dp.tool_version(path, parse_tool_version, 'Install the PostgreSQL client tools or set bin_dir.')
+    except dp.PipelineError as e:
+        raise BackupError(str(e))
 
 
 def check_tool_not_older(tool_name, tool_v, server_major, server_version):
@@ -393,137 +328,20 @@ class CopyStreamCounter(object):
 # ---------------------------------------------------------------------------------------------
 # streaming
 
-def _read_err(f, params, limit=2000):
-    try:
-        f.seek(0)
-        text = f.read().decode('utf-8', 'replace')
-    except (OSError, ValueError):
-        text = ''
-    return redact(text.strip(), params)[-limit:]
-
-
-def _widen_pipe(f):
-    """Ask for a 1 MiB pipe (Linux): fewer wake-ups between pg_dump, the compressor and this process."""
-    if f is None or not hasattr(fcntl, 'F_SETPIPE_SZ'):
-        return
-    try:
-        fcntl.fcntl(f.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
-    except (OSError, ValueError):
-        pass  # above /proc/sys/fs/pipe-max-size or not a pipe: the default size works too
-
-
-def _kill(procs):
-    for p in procs:
-        if p.poll() is None:
-            try:
-                p.kill()
-            except OSError:
-                pass
-    for p in procs:
-        try:
-            p.wait(30)
-        except subprocess.TimeoutExpired:
-            pass
-
-
-def _pump(src, dst, counter, failed):
-    """Copy ``src`` into ``dst`` (the compressor's stdin), feeding ``counter`` on the way (a thread).
-
-    A stream the counter cannot read turns it off (``failed``) and the copy goes on; the copy ends at EOF or when
-    the compressor is gone (its exit code says why)."""
-    try:
-        while True:
-            block = src.read(READ_CHUNK)
-            if not block:
-                break
-            if not failed:
-                try:
-                    counter.feed(block)
-                except ArchiveFormatError as e:
-                    failed.append(e)
-            dst.write(block)
-    except (OSError, ValueError):
-        pass  # the compressor exited (or was killed): its exit code is checked by the main thread
-    finally:
-        try:
-            dst.close()
-        except (OSError, ValueError):
-            pass
-
-
 def stream_to_store(argv, comp_argv, env, writer, params, label, counter=None):
     """Run ``argv [| comp_argv]`` and stream its output into ``writer``; return (size, sha256).
 
-    With ``counter`` (a :class:`CopyStreamCounter`) the uncompressed stream passes through this process on its way to
-    the compressor (a thread copies it) and is counted; a stream the counter cannot read sets ``counter.failed``.
-    Raises BackupError when any stage fails (the caller aborts the writer).
+    The pipeline is ``dump_pipeline``'s; this adds PostgreSQL's stderr redaction and hint.  With ``counter`` (a
+    :class:`CopyStreamCounter`) the uncompressed stream passes through this process on its way to the compressor
+    and is counted; a stream the counter cannot read sets ``counter.failed``.  Raises BackupError when any stage
+    fails (the caller aborts the writer).
     """
-    errs = [tempfile.TemporaryFile(), tempfile.TemporaryFile()]
-    procs = []
-    pump = None
-    failed = []
-    if counter is not None:
-        counter.failed = failed
     try:
-        try:
-            p1 = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errs[0], env=env)
-        except OSError as e:
-            raise BackupError('Could not start %s: %s. Install the PostgreSQL client tools or set bin_dir.'
-                              % (argv[0], e.strerror))
-        procs.append(p1)
-        _widen_pipe(p1.stdout)
-        src = p1.stdout
-        if comp_argv:
-            try:
-                p2 = subprocess.Popen(comp_argv, stdin=p1.stdout if counter is None else subprocess.PIPE,
-                                      stdout=subprocess.PIPE, stderr=errs[1])
-            except OSError as e:
-                raise BackupError('Could not start %s: %s. Install it (package %s) or choose another compression.'
-                                  % (comp_argv[0], e.strerror, comp_argv[0]))
-            procs.append(p2)
-            if counter is None:
-                p1.stdout.close()
-            else:
-                _widen_pipe(p2.stdin)
-                pump = threading.Thread(target=_pump, args=(p1.stdout, p2.stdin, counter, failed), daemon=True)
-                pump.start()
-            _widen_pipe(p2.stdout)
-            src = p2.stdout
-        count_here = counter is not None and pump is None
-        h = hashlib.sha256()
-        n = 0
-        while True:
-            block = src.read(READ_CHUNK)
-            if not block:
-                break
-            if count_here and not failed:
-                try:
-                    counter.feed(block)
-                except ArchiveFormatError as e:
-                    failed.append(e)
-            h.update(block)
-            n += len(block)
-            writer.write(block)
-        if pump is not None:
-            pump.join()
-        rcs = [p.wait() for p in procs]
-        if rcs[0] != 0:
-            how = 'was killed by signal %d' % -rcs[0] if rcs[0] < 0 else 'exited with code %d' % rcs[0]
-            raise BackupError('%s %s: %s' % (label, how, _read_err(errs[0], params) or 'no error output'))
-        if len(rcs) > 1 and rcs[1] != 0:
-            raise BackupError('%s exited with code %d: %s' % (comp_argv[0], rcs[1], _read_err(errs[1], params)))
-        return n, h.hexdigest()
-    except BaseException:
-        _kill(procs)
-        if pump is not None:
-            pump.join(30)
-        raise
-    finally:
-        for p in procs:
-            if p.stdout:
-                p.stdout.close()
-        for f in errs:
-            f.close()
+        return dp.stream_to_store(argv, comp_argv, writer, env=env, label=label,
+                                  clean=lambda text: redact(text, params),
+                                  start_hint='Install the PostgreSQL client tools or set bin_dir.', tap=counter)
+    except dp.PipelineError as e:
+        raise BackupError(str(e))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -745,17 +563,8 @@ def run_backup(params, check_mode=False, now=None):
         raise BackupError('Could not back up database %s: timeout must be a number of seconds (0 turns the '
                           'deadline off), got %r.' % (json.dumps(db), timeout))
     state = {'phase': 'preflight', 'committed': None}
-    try:
-        with deadline(timeout):
-            return PgBackup(params, check_mode=check_mode, now=now, state=state).run()
-    except DeadlineExceeded as e:
-        if state['committed']:
-            raise BackupError('Backed up database %s as %s, but %s during retention. The new backup is valid; '
-                              'rerun to apply retention, or raise timeout.' % (json.dumps(db), state['committed'], e))
-        raise BackupError('Could not back up database %s: %s during the %s. No backup was committed; retention '
-                          'did not run. Check the server and the store (S3 endpoints are '
-                          'bounded by s3_connect_timeout, s3_read_timeout and s3_max_attempts), or raise timeout.'
-                          % (json.dumps(db), e, state['phase']))
+    return dp.bounded(lambda: PgBackup(params, check_mode=check_mode, now=now, state=state).run(), timeout, db, state,
+                      BackupError)
 
 
 class PgBackup(object):
@@ -906,33 +715,11 @@ class PgBackup(object):
         db, store = self.db, self.store
         self.state['phase'] = 'backup'
         try:
-            self.dump_globals()
-            self.open_snapshot()
-            self.dump_data()
-            self.write_manifest()
-        except bs.StoreError as e:
-            _cleanup(store, self.written)
-            raise BackupError('Could not back up database %s to %s: %s. Nothing was kept under a valid name; '
-                              'retention did not run.' % (json.dumps(db), store.describe(), e))
-        except BackupError as e:
-            _cleanup(store, self.written)
-            msg = str(e)
-            if not msg.startswith('Could not'):
-                msg = 'Could not back up database %s: %s' % (json.dumps(db), msg)
-            raise BackupError(msg + '. No backup was committed; retention did not run.')
-        except DeadlineExceeded as e:
-            _cleanup(store, self.written)
-            raise BackupError('Could not back up database %s to %s: %s while the dump was written; it was stopped '
-                              'and the partial object or upload removed. No backup was committed; retention did not '
-                              'run. Raise timeout if the backup needs longer, or check the server and the store.'
-                              % (json.dumps(db), store.describe(), e))
-        except Interrupted as e:
-            _cleanup(store, self.written)
-            raise BackupError('Could not back up database %s: %s. No backup was committed; retention did not run.'
-                              % (json.dumps(db), e))
-        except BaseException:
-            _cleanup(store, self.written)
-            raise
+            with dp.writing(store, self.written, db, BackupError, known=(BackupError,)):
+                self.dump_globals()
+                self.open_snapshot()
+                self.dump_data()
+                self.write_manifest()
         finally:
             if self.snap_conn is not None:
                 try:
@@ -1115,18 +902,3 @@ def _estimate(reltuples, row_counts):
     if row_counts != 'estimate' or reltuples is None or reltuples < 0:
         return None
     return int(round(reltuples))
-
-
-def peak_rss_mib():
-    """Peak resident memory of this process in MiB (Linux reports ru_maxrss in KiB)."""
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
-
-
-def _cleanup(store, keys):
-    if not keys:
-        return
-    try:
-        # the manifest (if any) goes first, so a half-cleaned backup is never valid
-        store.delete(sorted(keys, key=lambda k: not k.endswith('/' + bs.MANIFEST_NAME)))
-    except bs.StoreError:
-        pass
