@@ -20,7 +20,7 @@ NAME="${EE_IMAGE_NAME:-localhost/runbook-ee}"
 OUT="$REPO/.build/ee"
 SITE="$("$VENV/bin/python" -c 'import ansible_collections, os; print(os.path.dirname(ansible_collections.__path__[0]))')"
 # galaxy.yml's dependencies, installed from the pinned `ansible` package (see execution-environment.yml)
-DEPS=(community.postgresql community.crypto ansible.posix kubernetes.core amazon.aws community.aws)
+DEPS=(community.postgresql community.mysql community.crypto ansible.posix kubernetes.core amazon.aws community.aws)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 start=$(date +%s)

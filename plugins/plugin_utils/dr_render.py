@@ -284,6 +284,12 @@ def dr_markdown(report, title='DR rehearsal'):
                 _obj_text(c.get('rpo_objective_s')), _measured_text(c.get('rpo_objective_s'), c.get('rpo_s')),
                 _md_met(c.get('rpo_met'))))
         lines.append('')
+        sources = ['%s from %s' % (_md(c.get('name')), _md(c['rpo_source'])) for c in comps if c.get('rpo_source')]
+        if sources:
+            lines += ['RPO source: %s.' % ', '.join(sources), '']
+    dump_rpo = (report.get('meta') or {}).get('dump_rpo_s')
+    if dump_rpo is not None:
+        lines += ['A restore of the newest dump would have lost %s (its RPO).' % human_duration(float(dump_rpo)), '']
     phases = report.get('phases') or []
     if phases:
         lines += ['Phases:', '']

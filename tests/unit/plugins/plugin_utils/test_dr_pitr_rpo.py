@@ -86,3 +86,14 @@ def test_the_report_refuses_an_unknown_rpo_source():
     from ansible.errors import AnsibleFilterError  # pylint: disable=import-outside-toplevel
     with pytest.raises((rules.DRError, AnsibleFilterError), match="rpo_source 'guess': use dump, wal_archive"):
         dr_report(PHASES, {}, {'database': {'rto_s': 1, 'rpo_s': 1, 'rpo_source': 'guess'}})
+
+
+def test_the_markdown_report_names_the_rpo_source_and_the_dump_rpo_beside_it():
+    from ansible_collections.runbook.ops.plugins.plugin_utils.dr_render import dr_markdown  # pylint: disable=import-outside-toplevel
+    r = dr_report(PHASES, {'database': {'rto': '4h', 'rpo': '1h'}}, dr_measure(PHASES, T0, PITR),
+                  meta={'dump_rpo_s': 3700.0})
+    md = dr_markdown(r)
+    assert 'RPO source: database from wal\\_archive' in md or 'RPO source: database from wal_archive' in md
+    assert 'newest dump would have lost 1h 01m' in md or 'newest dump would have lost 1h' in md
+    plain = dr_markdown(dr_report(PHASES, {}, {'database': {'rto_s': 1, 'rpo_s': 1}}))
+    assert 'RPO source' not in plain and 'newest dump' not in plain
