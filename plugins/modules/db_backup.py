@@ -277,6 +277,9 @@ timings:
     C(count_wait_s) is how long the exact row counts ran on after the dump had ended (only with O(row_counts=exact)),
     C(commit_s) the part of C(dump_s) spent committing the data object (the fsync and rename of a local store, the
     last parts and the completion of an S3 multipart upload).
+    With O(engine=mysql) also C(snapshot_s) (taking the lock and the consistent snapshot), C(lock_held_s) (how long
+    writers waited while the dump started its transaction) and C(count_s) (the exact row counts, run beside the dump
+    from the same snapshot).
   returned: success
   type: dict
   sample: {preflight_s: 0.2, dump_s: 11.9, count_wait_s: 0.0, commit_s: 0.4, retention_s: 0.3, total_s: 12.5}
