@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 
+from ansible_collections.runbook.ops.plugins.module_utils import dump_pipeline as dp
+
 GZIP_MAGIC = b'\x1f\x8b'
 ZSTD_MAGIC = b'\x28\xb5\x2f\xfd'
 HEAD_BYTES = 4
@@ -32,11 +34,9 @@ def detect_compression(head):
 
 def decompressor_argv(compression, path):
     """The argv that writes the decompressed ``path`` to stdout; None for ``none``."""
-    if compression == 'zstd':
-        return ['zstd', '-q', '-d', '-c', '--', path]
-    if compression == 'gzip':
-        return ['gzip', '-d', '-c', '--', path]
-    return None
+    if compression not in ('zstd', 'gzip'):
+        return None
+    return dp.decompressor_argv(compression) + ['--', path]
 
 
 def adopted_source(selector):

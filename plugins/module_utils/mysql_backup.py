@@ -125,12 +125,6 @@ def retain(store, db, backup_id, policy, now=None):
 # ---------------------------------------------------------------------------------------------
 # the pipeline
 
-def _err(f, params):
-    """A stage's stderr, redacted (kept for mysql_restore's restore pipeline)."""
-    return dp.read_stderr(f, lambda text: my.redact(text, params))
-
-
-_kill = dp.kill  # (kept for mysql_restore's restore pipeline)
 
 
 def stream(argv, comp_argv, writer, params, label, on_start=None):

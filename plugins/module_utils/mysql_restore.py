@@ -57,6 +57,7 @@ import time
 
 from ansible_collections.runbook.ops.plugins.module_utils import adopted_dump
 from ansible_collections.runbook.ops.plugins.module_utils import backup_store as bs
+from ansible_collections.runbook.ops.plugins.module_utils import dump_pipeline as dp
 from ansible_collections.runbook.ops.plugins.module_utils import mysql as my
 from ansible_collections.runbook.ops.plugins.module_utils import mysql_backup
 from ansible_collections.runbook.ops.plugins.module_utils import pg_restore
@@ -72,8 +73,8 @@ GZIP_MAGIC = adopted_dump.GZIP_MAGIC
 ZSTD_MAGIC = adopted_dump.ZSTD_MAGIC
 detect_compression = adopted_dump.detect_compression
 decompressor_argv = adopted_dump.decompressor_argv
-Interrupted = mysql_backup.Interrupted
-install_signal_handlers = mysql_backup.install_signal_handlers
+Interrupted = dp.Interrupted
+install_signal_handlers = dp.install_signal_handlers
 
 
 class RestoreError(my.MysqlError):
@@ -454,12 +455,12 @@ def load(params, tool, path, compression, db, tmp_dir):
             procs.append(p1)
             rcs = [p.wait() for p in procs]
         if dec and rcs[0] != 0:
-            raise RestoreError('%s exited with code %d: %s' % (dec[0], rcs[0], mysql_backup._err(errs[0], params)))
+            raise RestoreError('%s exited with code %d: %s' % (dec[0], rcs[0], dp.read_stderr(errs[0], lambda text: my.redact(text, params))))
         if rcs[-1] != 0:
             how = 'was killed by signal %d' % -rcs[-1] if rcs[-1] < 0 else 'exited with code %d' % rcs[-1]
-            raise RestoreError('%s %s: %s' % (os.path.basename(tool), how, mysql_backup._err(errs[1], params)))
+            raise RestoreError('%s %s: %s' % (os.path.basename(tool), how, dp.read_stderr(errs[1], lambda text: my.redact(text, params))))
     except BaseException:
-        mysql_backup._kill(procs)
+        dp.kill(procs)
         raise
     finally:
         for f in errs:

@@ -67,8 +67,8 @@ import time
 from ansible_collections.runbook.ops.plugins.module_utils import adopted_dump
 from ansible_collections.runbook.ops.plugins.module_utils import backup_store as bs
 from ansible_collections.runbook.ops.plugins.module_utils import pg_backup
-from ansible_collections.runbook.ops.plugins.module_utils.pg_backup import (
-    BackupError, Interrupted, child_env, decompressor_argv, tool_path, tool_version)
+from ansible_collections.runbook.ops.plugins.module_utils.dump_pipeline import Interrupted, decompressor_argv
+from ansible_collections.runbook.ops.plugins.module_utils.pg_backup import BackupError, child_env, tool_path, tool_version
 from ansible_collections.runbook.ops.plugins.module_utils.postgres import (
     HAS_PSYCOPG, connect, describe_target, redact)
 
