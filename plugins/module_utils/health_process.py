@@ -10,7 +10,14 @@ One service, run by one ``manager``:
 - ``pm2``: ``pm2 jlist`` (status, restart_time, pm_uptime, monit.memory; the instances of a cluster-mode app
   are summed, the app runs when all of them are online);
 - ``container``: ``podman|docker container inspect <name>`` (State.Status, RestartCount, State.StartedAt; memory
-  is not part of inspect and stays null).
+  is not part of inspect and stays null).  The CLI talks to the engine its environment names: ``DOCKER_HOST`` for
+  docker (a remote Docker engine, or podman's Docker-compatible ``podman system service`` socket), as the ``docker``
+  CLI itself does;
+- ``kubernetes``: a Deployment and its pods, read with the kubernetes Python client (``kubeconfig`` or the
+  environment's, in-cluster config in a pod): running when every desired replica is ready, ``restarts`` summed over
+  the containers of its pods, ``ready_replicas``/``replicas``, ``last_termination_reason`` (OOMKilled, Error...),
+  ``age_s`` of the Deployment and ``uptime_s`` since the youngest container (re)start.  Some replicas ready is a
+  warning; none (or scaled to 0) is not running.
 
 Metrics: ``running`` (1/0), ``restarts`` (the manager's counter), ``restarts_since_last`` (restarts since the
 previous check of the same service on this host), ``uptime_s``, ``memory_bytes``.  A service that is not running
@@ -31,9 +38,12 @@ import subprocess
 import tempfile
 import time
 
+from ansible_collections.runbook.ops.plugins.module_utils import _lazy
 from ansible_collections.runbook.ops.plugins.module_utils import probe
 
-MANAGERS = ('systemd', 'pm2', 'container')
+MANAGERS = ('systemd', 'pm2', 'container', 'kubernetes')
+# managers of one host's processes (restart_group waits on these; a Kubernetes rollout waits on its own)
+HOST_MANAGERS = ('systemd', 'pm2', 'container')
 ENGINES = ('podman', 'docker')
 DEFAULT_STATE_DIR = '~/.cache/runbook.ops/health-process'
 SYSTEMD_PROPERTIES = ('LoadState', 'ActiveState', 'SubState', 'NRestarts', 'ExecMainStartTimestampMonotonic',
@@ -41,6 +51,7 @@ SYSTEMD_PROPERTIES = ('LoadState', 'ActiveState', 'SubState', 'NRestarts', 'Exec
 # MemoryCurrent when memory accounting is off
 UINT64_MAX = 18446744073709551615
 NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.@:-]*$')
+K8S_NAME_RE = re.compile(r'^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$')
 
 
 # --------------------------------------------------------------------------- parsing (pure functions)
@@ -160,10 +171,72 @@ def parse_container_inspect(text, name, now):
     }
 
 
+def label_selector(selector):
+    """A Deployment's ``spec.selector`` as the ``labelSelector`` query of a pod list (as kubectl writes it):
+    ``matchLabels`` as ``k=v``, ``matchExpressions`` as ``k in (a,b)``, ``k notin (a,b)``, ``k``, ``!k``."""
+    terms = ['%s=%s' % (key, value) for key, value in sorted(((selector or {}).get('matchLabels') or {}).items())]
+    for expr in (selector or {}).get('matchExpressions') or []:
+        key, operator, values = expr.get('key'), expr.get('operator'), expr.get('values') or []
+        if operator == 'In':
+            terms.append('%s in (%s)' % (key, ','.join(values)))
+        elif operator == 'NotIn':
+            terms.append('%s notin (%s)' % (key, ','.join(values)))
+        elif operator == 'Exists':
+            terms.append(key)
+        elif operator == 'DoesNotExist':
+            terms.append('!' + key)
+        else:
+            raise probe.ProbeError('Could not read the pods of the Deployment: its selector has the operator %r, '
+                                   'which a label selector cannot say.' % operator)
+    if not terms:
+        raise probe.ProbeError('Could not read the pods of the Deployment: it has no selector.')
+    return ','.join(terms)
+
+
+def _last_termination(pods):
+    """The reason of the most recent container termination over ``pods`` (by finishedAt), None when none."""
+    last = None
+    for pod in pods or []:
+        for status in (pod.get('status') or {}).get('containerStatuses') or []:
+            terminated = (status.get('lastState') or {}).get('terminated') or {}
+            if terminated.get('reason'):
+                finished = parse_rfc3339(terminated.get('finishedAt') or '')
+                stamp = finished.timestamp() if finished else float('-inf')
+                if last is None or stamp > last[0]:
+                    last = (stamp, terminated['reason'])
+    return last[1] if last else None
+
+
+def parse_k8s_deployment(deployment, pods, now):
+    """Facts of a Deployment (``process`` probe, manager kubernetes) from its object and its pods as the API
+    returns them (JSON, camelCase): the service role's :func:`k8s_status` plus the probe's metrics."""
+    status = k8s_status(deployment, pods, (deployment.get('metadata') or {}).get('name'), now=now)
+    meta = deployment.get('metadata') or {}
+    created = parse_rfc3339(meta.get('creationTimestamp') or '')
+    desired, ready = status['replicas'], status['ready_replicas']
+    return {
+        'running': 1 if status['running'] else 0,
+        'state': '%s (%d/%d ready)' % (status['state'], ready, desired),
+        'restarts': status['restarts'],
+        'uptime_s': status['uptime_s'] if status['running'] else None,
+        'memory_bytes': None,
+        'replicas': desired,
+        'ready_replicas': ready,
+        'updated_replicas': status['updated_replicas'],
+        'rollout_current': status['rollout_current'],
+        'last_termination_reason': _last_termination(pods),
+        'age_s': round(max((now - created).total_seconds(), 0), 1) if created else None,
+        'started_at': meta.get('creationTimestamp'),
+        'identity': meta.get('uid') or '',
+    }
+
+
 # --------------------------------------------------------------------------- restarts since the last check
 
 def state_path(state_dir, check):
     key = '%s|%s|%s' % (check['manager'], check.get('container_engine') or '', check['service'])
+    if check['manager'] == 'kubernetes':
+        key += '|%s|%s' % (check.get('namespace') or 'default', check.get('kubeconfig') or '')
     digest = hashlib.sha256(key.encode('utf-8')).hexdigest()[:24]
     return os.path.join(os.path.expanduser(state_dir), '%s-%s.json' % (check['manager'], digest))
 
@@ -217,8 +290,61 @@ def _command(argv, deadline, what):
     return text
 
 
+def _k8s_api(check):
+    """An ApiClient from the check's kubeconfig, else the environment's (KUBECONFIG, ~/.kube/config), else the
+    in-cluster service account."""
+    kubernetes = _lazy.module('kubernetes')
+    if not check.get('kubeconfig') and os.environ.get('KUBERNETES_SERVICE_HOST') \
+            and not os.environ.get('KUBECONFIG') and not os.path.exists(os.path.expanduser('~/.kube/config')):
+        configuration = kubernetes.client.Configuration()
+        kubernetes.config.load_incluster_config(client_configuration=configuration)
+        return kubernetes.client.ApiClient(configuration)
+    return kubernetes.config.new_client_from_config(config_file=check.get('kubeconfig') or None)
+
+
+def _k8s_json(call, deadline, what):
+    kubernetes = _lazy.module('kubernetes')
+    try:
+        response = call(_preload_content=False, _request_timeout=probe.time_left(deadline))
+        return json.loads(response.data)
+    except kubernetes.client.exceptions.ApiException as exc:
+        if exc.status == 404:
+            raise probe.ProbeError('Could not find %s: the API server answers 404. Check the name and the '
+                                   'namespace (kubectl get deployments -n <namespace>).' % what)
+        raise probe.ProbeError('Could not read %s: the API server answers %s %s. Check the kubeconfig and that '
+                               'its user may get deployments and list pods.' % (what, exc.status, exc.reason))
+    except ValueError:
+        raise probe.ProbeError('Could not read %s: the answer is not JSON. Check that the kubeconfig names a '
+                               'Kubernetes API server.' % what)
+    except Exception as exc:  # urllib3 connection and timeout errors have no common public base
+        if 'timeout' in type(exc).__name__.lower() or 'timed out' in str(exc):
+            raise probe.ProbeTimeout()
+        raise probe.ProbeError('Could not read %s: %s. Check that the API server of the kubeconfig answers.'
+                               % (what, type(exc).__name__))
+
+
+def read_k8s(check, deadline, now=None):
+    """Facts of the Deployment ``check['service']`` in ``check['namespace']`` (default ``default``)."""
+    kubernetes = _lazy.module('kubernetes')
+    namespace, name = check.get('namespace') or 'default', check['service']
+    what = 'the Deployment %s/%s' % (namespace, name)
+    try:
+        api = _k8s_api(check)
+    except (kubernetes.config.ConfigException, IOError, OSError, ValueError) as exc:
+        raise probe.ProbeError('Could not load the Kubernetes configuration: %s. Set the check\'s kubeconfig, or '
+                               'KUBECONFIG on the host.' % exc)
+    apps, core = kubernetes.client.AppsV1Api(api), kubernetes.client.CoreV1Api(api)
+    deployment = _k8s_json(lambda **kw: apps.read_namespaced_deployment(name, namespace, **kw), deadline, what)
+    selector = label_selector((deployment.get('spec') or {}).get('selector'))
+    pods = _k8s_json(lambda **kw: core.list_namespaced_pod(namespace, label_selector=selector, **kw), deadline,
+                     'the pods of %s' % what).get('items') or []
+    return parse_k8s_deployment(deployment, pods, now or datetime.datetime.now(datetime.timezone.utc))
+
+
 def read_facts(check, deadline):
     manager, name = check['manager'], check['service']
+    if manager == 'kubernetes':
+        return read_k8s(check, deadline)
     if manager == 'systemd':
         unit = name if '.' in name else name + '.service'
         text = _command(['systemctl', 'show', unit, '--property=' + ','.join(SYSTEMD_PROPERTIES)], deadline,
@@ -238,6 +364,20 @@ def validate(check):
                                       "_ . @ : -), got %r" % (check['name'], check.get('service')))
     if check.get('container_engine') and check['manager'] != 'container':
         raise probe.HealthConfigError("check '%s': container_engine goes with manager container only" % check['name'])
+    for option in ('namespace', 'kubeconfig'):
+        if check.get(option) and check['manager'] != 'kubernetes':
+            raise probe.HealthConfigError("check '%s': %s goes with manager kubernetes only" % (check['name'], option))
+    if check.get('namespace') and not K8S_NAME_RE.match(check['namespace']):
+        raise probe.HealthConfigError("check '%s': namespace must be a Kubernetes name (lower-case letters, digits, "
+                                      "-), got %r" % (check['name'], check['namespace']))
+
+
+def requirement(checks):
+    if any(c.get('manager') == 'kubernetes' for c in checks):
+        found, error = _lazy.available('kubernetes')
+        if not found:
+            return 'kubernetes', error
+    return None
 
 
 def run(check):
@@ -254,7 +394,9 @@ def run(check):
     metrics = dict((k, v) for k, v in facts.items() if k != 'identity')
     metrics['restarts_since_last'] = since
     result = probe.ProbeResult(metrics)
-    if not facts['running']:
+    if not facts['running'] and check['manager'] == 'kubernetes' and facts.get('ready_replicas'):
+        result.add(probe.WARNING, 'kubernetes %s is degraded: %s' % (check['service'], facts['state']))
+    elif not facts['running']:
         result.add(probe.CRITICAL, '%s %s is not running (%s)' % (check['manager'], check['service'], facts['state']))
     return result
 
@@ -267,15 +409,20 @@ PROBE_TYPE = probe.ProbeType(
         'restarts_since_last': (probe.HIGHER, probe.levels(1, 5)),
         'uptime_s': (probe.LOWER, None),
         'memory_bytes': (probe.HIGHER, None),
+        'ready_replicas': (probe.LOWER, None),
+        'age_s': (probe.LOWER, None),
     },
-    options=('manager', 'service', 'container_engine', 'state_dir'),
+    options=('manager', 'service', 'container_engine', 'state_dir', 'namespace', 'kubeconfig'),
     suboptions={
         'manager': dict(type='str', choices=list(MANAGERS)),
         'service': dict(type='str'),
         'container_engine': dict(type='str', choices=list(ENGINES)),
         'state_dir': dict(type='path'),
+        'namespace': dict(type='str'),
+        'kubeconfig': dict(type='path'),
     },
     required=('manager', 'service'),
+    requirement=requirement,
     validate=validate,
 )
 
@@ -349,7 +496,11 @@ def k8s_status(deployment, pods, name, now=None):
         pstatus = pod.get('status') or {}
         containers = pstatus.get('containerStatuses') or []
         reasons = [((c.get('lastState') or {}).get('terminated') or {}).get('reason') for c in containers]
-        started = parse_rfc3339(pstatus.get('startTime') or '')
+        # since the youngest container (re)start, else since the pod started
+        starts = [parse_rfc3339(((c.get('state') or {}).get('running') or {}).get('startedAt') or '')
+                  for c in containers]
+        starts = [s for s in starts if s is not None]
+        started = max(starts) if starts else parse_rfc3339(pstatus.get('startTime') or '')
         all_ready = bool(containers) and all(c.get('ready') for c in containers)
         rows.append({
             'name': (pod.get('metadata') or {}).get('name'),
@@ -387,7 +538,7 @@ def group_checks(services, default_manager='systemd', default_engine='podman', m
     checks = []
     for item in services or []:
         manager = item.get('manager') or default_manager
-        if manager not in MANAGERS:
+        if manager not in HOST_MANAGERS:
             continue
         names = item.get('units') if manager == 'systemd' and item.get('units') else [item['name']]
         checks.extend(process_checks(names, manager, item.get('container_engine') or default_engine))

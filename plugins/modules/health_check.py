@@ -135,11 +135,14 @@ options:
             C(connections) and C(connections_pct) of C(max_connections) (70 / 90), C(threads_running), C(longest_query_s)
             (60 / 300, the oldest running query but its own), C(replica_lag_s) (60 / 300, C(Seconds_Behind_Master) on a
             replica), C(role) and C(server_version). A replica whose IO or SQL thread is stopped is V(critical).
-          - V(process) reads one service of O(checks[].manager) V(systemd) (C(systemctl show)), V(pm2) (C(pm2 jlist)) or
-            V(container) (C(podman|docker container inspect)), named O(checks[].service). Metrics C(running) (1/0),
-            C(restarts) (the manager's counter), C(restarts_since_last) (default thresholds 1 / 5), C(uptime_s),
-            C(memory_bytes) (null for containers), C(state), C(started_at). A service that is not running is
-            V(critical). C(restarts_since_last) needs the count of the previous check, kept in a small JSON file
+          - V(process) reads one service of O(checks[].manager) V(systemd) (C(systemctl show)), V(pm2) (C(pm2 jlist)),
+            V(container) (C(podman|docker container inspect); the docker CLI reads the engine of C(DOCKER_HOST)) or
+            V(kubernetes) (a Deployment and its pods, with the kubernetes Python library), named O(checks[].service).
+            Metrics C(running) (1/0), C(restarts) (the manager's counter; summed over the pods), C(restarts_since_last)
+            (default thresholds 1 / 5), C(uptime_s), C(memory_bytes) (null for containers and Kubernetes), C(state),
+            C(started_at); for Kubernetes also C(replicas), C(ready_replicas), C(last_termination_reason) and C(age_s).
+            A service that is not running is V(critical); a Deployment with some but not all replicas ready is
+            V(warning). C(restarts_since_last) needs the count of the previous check, kept in a small JSON file
             per service under O(checks[].state_dir) on the host (null on the first check).
         type: str
         required: true
@@ -282,11 +285,11 @@ options:
         description:
           - V(process) only (required). What runs the service.
         type: str
-        choices: [systemd, pm2, container]
+        choices: [systemd, pm2, container, kubernetes]
       service:
         description:
           - V(process) only (required). The systemd unit (C(.service) added when it has no suffix), the pm2 app name
-            (all its cluster instances) or the container name.
+            (all its cluster instances), the container name or the Kubernetes Deployment.
         type: str
       container_engine:
         description:
@@ -294,6 +297,15 @@ options:
             omitted.
         type: str
         choices: [podman, docker]
+      namespace:
+        description:
+          - V(process) with O(checks[].manager=kubernetes) only. The Deployment's namespace; V(default) when omitted.
+        type: str
+      kubeconfig:
+        description:
+          - V(process) with O(checks[].manager=kubernetes) only. Kubeconfig file on the host; when omitted, C(KUBECONFIG)
+            or C(~/.kube/config), else the in-cluster service account.
+        type: path
       state_dir:
         description:
           - V(process) only. Directory on the host for the last restart count of each service (one small JSON file per

@@ -32,6 +32,7 @@ pytest_plugins = [
     'cache_fixtures',
     'certs_fixtures',
     'container_fixtures',
+    'docker_api_fixtures',
     'files_restore_fixtures',
     'health_fixtures',
     'k8s_contract_fixtures',
