@@ -5,17 +5,18 @@
 
 from __future__ import annotations
 
-from ansible_collections.runbook.ops.plugins.module_utils.health import CRITICAL, SEVERITY, merge_checks
+# Only the light probe vocabulary: filters are loaded in every forked worker of the controller.
+from ansible_collections.runbook.ops.plugins.module_utils.probe import CRITICAL, SEVERITY, merge_checks
 
 
 def health_merge_checks(sources, default='health_checks_system'):
     """One probe list from ``{variable name: probes}``, concatenated in variable name order; a probe of any
-    other variable overrides the probe of ``default`` with the same name (module_utils/health.py owns the rule)."""
+    other variable overrides the probe of ``default`` with the same name (module_utils/probe.py owns the rule)."""
     return merge_checks(sorted(dict(sources or {}).items()), default)
 
 
 def _rank(status):
-    """The severity of a status (module_utils/health.py owns the order); an unknown status counts as critical."""
+    """The severity of a status (module_utils/probe.py owns the order); an unknown status counts as critical."""
     return SEVERITY.get(status, SEVERITY[CRITICAL])
 
 

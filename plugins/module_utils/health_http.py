@@ -15,17 +15,16 @@ import json
 import math
 import re
 import socket
-import ssl
 import threading
 import time
-from http.client import HTTPException
-
-from urllib.error import HTTPError, URLError
 from urllib.parse import unquote, urlsplit, urlunsplit
-from urllib.request import HTTPSHandler, ProxyHandler, Request, build_opener
 
 from ansible_collections.runbook.ops.plugins.module_utils import probe
 from ansible_collections.runbook.ops.plugins.module_utils import redaction
+
+# ssl, http.client and urllib.request (with email) are imported by the functions that send a request: every
+# health_check run imports this file to build its argspec, and a run without an http probe never needs them
+# (bench/fleet measures that start-up per host).  AnsiballZ ships them all the same (they are stdlib).
 
 HTTP_METHODS = ('GET', 'HEAD', 'OPTIONS', 'POST')
 
@@ -70,6 +69,9 @@ def json_path(document, path):
 
 def _http_opener(check):
     """A urllib opener for the check: TLS context, proxies, redirects.  Built before the clock starts."""
+    import ssl
+    from urllib.request import HTTPSHandler, ProxyHandler, build_opener
+
     handlers = []
     if not check.get('use_proxy', True):
         handlers.append(ProxyHandler({}))
@@ -112,6 +114,9 @@ def read_body(response, deadline, limit=MAX_BODY_BYTES):
 
 def _http_request(check):
     """``(opener, request, method, shown)`` for an http check: built before any clock starts."""
+    import ssl
+    from urllib.request import Request
+
     shown = redaction.safe_url(check['url'])
     method = check.get('method', 'GET')
     headers = {'User-Agent': 'runbook.ops-health_check'}
@@ -129,6 +134,10 @@ def _http_request(check):
 
 def _http_once(check, opener, request, deadline):
     """One request: ``(status_code, body, elapsed_s)``; raises :class:`probe.ProbeError` when no answer came."""
+    import ssl
+    from http.client import HTTPException
+    from urllib.error import HTTPError, URLError
+
     method = request.get_method()
     shown = redaction.safe_url(check['url'])
     start = time.monotonic()

@@ -8,17 +8,30 @@ name rule; this grades what it returns."""
 from __future__ import annotations
 
 import datetime
-import ssl
 import time
 
-from ansible_collections.runbook.ops.plugins.module_utils import certs as cert_utils
+from ansible_collections.runbook.ops.plugins.module_utils import _lazy
 from ansible_collections.runbook.ops.plugins.module_utils import probe
 from ansible_collections.runbook.ops.plugins.module_utils._time import utcnow
 
-# cryptography is imported on first use (certs.py's stand-in)
-x509 = cert_utils.x509
-# RFC 6125 host name matching (wildcard as the whole left-most label only): certs.py owns the rule
-hostname_matches = cert_utils.hostname_matches
+# certs.py (and through it ssl) is imported when a tls_cert probe runs: every health_check run imports this file
+# to build its argspec, and a run without a tls_cert probe never needs it (bench/fleet measures that start-up).
+# The STARTTLS protocols certs.py speaks (certs.STARTTLS_PROTOCOLS; a unit test keeps the two equal).
+STARTTLS_PROTOCOLS = ('postgres',)
+
+
+def _certs():
+    from ansible_collections.runbook.ops.plugins.module_utils import certs
+    return certs
+
+
+def __getattr__(name):
+    """``x509`` (cryptography, imported on first use: certs.py's stand-in) and ``hostname_matches`` (RFC 6125
+    host name matching, wildcard as the whole left-most label only: certs.py owns the rule), read from certs.py
+    on first use."""
+    if name in ('x509', 'hostname_matches'):
+        return getattr(_certs(), name)
+    raise AttributeError('module %r has no attribute %r' % (__name__, name))
 
 
 def _utc(cert, attr):
@@ -32,6 +45,9 @@ def _fetch_leaf(check, source, deadline, verify):
     """The endpoint's leaf certificate, read by certs.py (its STARTTLS preambles included) within the time left.
     With ``verify`` the chain is checked against ``ca_cert`` (not the host name): a chain that does not verify
     raises ``ssl.SSLCertVerificationError``.  Raises :class:`probe.ProbeError` for anything else."""
+    import ssl
+
+    cert_utils = _certs()
     try:
         left = probe.time_left(deadline)
     except probe.ProbeTimeout:
@@ -52,13 +68,17 @@ def _fetch_leaf(check, source, deadline, verify):
 
 
 def run(check):
+    import ssl
+
+    cert_utils = _certs()
     chain_valid = hostname_valid = None
     verify_error = None
     if check.get('path'):
         try:
             with open(check['path'], 'rb') as f:
                 data = f.read()
-            cert = x509.load_pem_x509_certificate(data) if b'-----BEGIN' in data else x509.load_der_x509_certificate(data)
+            cert = (cert_utils.x509.load_pem_x509_certificate(data) if b'-----BEGIN' in data
+                    else cert_utils.x509.load_der_x509_certificate(data))
         except (OSError, ValueError) as exc:
             raise probe.ProbeError('Could not read certificate %r: %s' % (check['path'], exc))
         source = check['path']
@@ -73,7 +93,7 @@ def run(check):
             chain_valid = False
             verify_error = probe.one_line(getattr(exc, 'verify_message', None) or exc)
             cert = _fetch_leaf(check, source, deadline, False)
-        hostname_valid = hostname_matches(cert, check.get('server_name') or host)
+        hostname_valid = cert_utils.hostname_matches(cert, check.get('server_name') or host)
     now = utcnow()
     not_after = _utc(cert, 'not_valid_after')
     not_before = _utc(cert, 'not_valid_before')
@@ -104,6 +124,12 @@ def run(check):
     return result
 
 
+def _requirement(checks):
+    """``('cryptography', import_error)`` when cryptography is not installed (checked without importing it)."""
+    found, error = _lazy.available('cryptography')
+    return None if found else ('cryptography', error)
+
+
 PROBE_TYPE = probe.ProbeType(
     name='tls_cert', run=run,
     metrics={'days_remaining': (probe.LOWER, probe.levels(30, 7))},
@@ -112,7 +138,7 @@ PROBE_TYPE = probe.ProbeType(
         'host': dict(type='str'),
         'port': dict(type='int'),
         'server_name': dict(type='str'),
-        'starttls': dict(type='str', choices=list(cert_utils.STARTTLS_PROTOCOLS)),
+        'starttls': dict(type='str', choices=list(STARTTLS_PROTOCOLS)),
         'path': dict(type='path'),
         'ca_cert': dict(type='path'),
         'validate_certs': dict(type='bool'),
@@ -120,6 +146,5 @@ PROBE_TYPE = probe.ProbeType(
     required=('host', 'path'), required_any=True,
     mutually_exclusive=[('host', 'path')],
     required_by={'starttls': ('host',)},
-    requirement=lambda checks: (None if cert_utils.HAS_CRYPTOGRAPHY
-                                else ('cryptography', cert_utils.CRYPTOGRAPHY_IMP_ERR)),
+    requirement=_requirement,
 )

@@ -126,7 +126,6 @@ def retain(store, db, backup_id, policy, now=None):
 # the pipeline
 
 
-
 def stream(argv, comp_argv, writer, params, label, on_start=None):
     """Run ``argv | comp_argv`` into ``writer`` (``dump_pipeline``, with MySQL's stderr redaction and hint); return
     (size, sha256); raise BackupError when a stage fails.  ``on_start(process)`` is called once the dump runs."""

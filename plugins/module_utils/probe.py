@@ -130,6 +130,32 @@ def time_left(deadline):
     return left
 
 
+def merge_checks(sources, default_source):
+    """One probe list from ``[(source_name, checks), ...]``, concatenated in the given order, where a probe of
+    any other source overrides the probe of ``default_source`` with the same name (the default is dropped,
+    the overriding probe stays where it is).  A source that is None is skipped and a single dict counts as one
+    probe.  Duplicate names among the other sources are kept: ``health.normalize_checks`` rejects them."""
+    def items(checks):
+        if checks is None:
+            return []
+        if isinstance(checks, dict):
+            return [checks]
+        return list(checks)
+
+    sources = [(name, items(checks)) for name, checks in sources]
+    overriding = set()
+    for name, checks in sources:
+        if name != default_source:
+            overriding.update(c.get('name') for c in checks if isinstance(c, dict))
+    merged = []
+    for name, checks in sources:
+        for check in checks:
+            if name == default_source and isinstance(check, dict) and check.get('name') in overriding:
+                continue
+            merged.append(check)
+    return merged
+
+
 class ProbeType(object):
     """One check type of ``health_check``: its probe, its metrics and its options.
 

@@ -18,7 +18,6 @@ The layout of a BullMQ queue is read from ``<prefix>:<queue>:meta`` (field ``ver
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from ansible_collections.runbook.ops.plugins.module_utils import _lazy
@@ -31,6 +30,8 @@ from ansible_collections.runbook.ops.plugins.module_utils.redis_client import (
     redact,
 )
 
+# asyncio is imported on first use too: health_check imports this file (its queue probe) on every run
+asyncio = _lazy.module('asyncio')
 # bullmq and redis-py are imported on first use (a health check without queue probes never pays for them);
 # ``except`` clauses name redis_exceptions.<Error>, resolved when an exception is being matched
 HAS_BULLMQ, BULLMQ_IMP_ERR = _lazy.available('bullmq', 'redis')
