@@ -16,11 +16,27 @@ import pytest
 
 from release_fixtures import IDS, deploy_playbook
 
-STUB = '#!/usr/bin/env python3\nimport json, os, sys\nwith open(os.environ["STUB_LOG"], "a") as f:\n' \
-       '    f.write(json.dumps([os.path.basename(sys.argv[0])] + sys.argv[1:]) + "\\n")\n' \
-       'if sys.argv[1:] == ["jlist"]:\n    print(os.environ["STUB_JLIST"])\n' \
-       'if sys.argv[1:3] == ["container", "inspect"]:\n    print(os.environ["STUB_INSPECT"])\n' \
-       'if sys.argv[1:3] == ["image", "inspect"] and sys.argv[0].endswith("docker"):\n    sys.exit(1)\n'
+# Records every argv. `image inspect` answers an id derived from the reference (docker: not there until pulled,
+# so the adapter pulls before it removes the running container); `container inspect` answers running and the id
+# of the image in STUB_IMAGE (the adapter compares image ids, as engines spell references differently).
+STUB = r'''#!/usr/bin/env python3
+import hashlib, json, os, sys
+log = os.environ["STUB_LOG"]
+calls = [json.loads(line) for line in open(log)] if os.path.exists(log) else []
+with open(log, "a") as f:
+    f.write(json.dumps([os.path.basename(sys.argv[0])] + sys.argv[1:]) + "\n")
+def image_id(ref):
+    return "sha256:" + hashlib.sha256(ref.encode()).hexdigest()
+engine = os.path.basename(sys.argv[0])
+if sys.argv[1:] == ["jlist"]:
+    print(os.environ["STUB_JLIST"])
+if sys.argv[1:3] == ["container", "inspect"]:
+    print('true "%s"' % image_id(os.environ["STUB_IMAGE"]))
+if sys.argv[1:3] == ["image", "inspect"]:
+    if engine == "docker" and not any(c[:2] == ["docker", "pull"] for c in calls):
+        sys.exit(1)
+    print(image_id(sys.argv[-1]))
+'''
 
 PLAY = """
 - name: Service adapters
@@ -99,7 +115,7 @@ def test_pm2_and_container_argv(tmp_path):
               'pm2_env': {'pm_exec_path': '%s/current/server.js' % root, 'pm_cwd': '%s/current' % root}}]
     rc, out = deploy_playbook(str(play), {}, tmp_path, env_extra={
         'PATH': '%s:%s' % (stubs, os.environ['PATH']), 'STUB_LOG': str(log), 'STUB_JLIST': json.dumps(jlist),
-        'STUB_INSPECT': 'true "registry.local/api:%s"' % IDS[0]})
+        'STUB_IMAGE': 'registry.local/api:' + IDS[0]})
     assert rc == 0, out
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     assert calls == [
@@ -109,19 +125,22 @@ def test_pm2_and_container_argv(tmp_path):
         ['pm2', 'jlist'],
         ['pm2', 'stop', 'shop-api'],
         ['pm2', 'stop', '%s/current/ecosystem.config.js' % root],
-        ['podman', 'stop', '--ignore', '--time', '10', 'api'],
-        ['docker', 'stop', '--time', '10', 'api'],
+        ['podman', 'stop', '--ignore', '-t', '10', 'api'],
+        ['docker', 'stop', '-t', '10', 'api'],
         ['podman', 'image', 'inspect', '--format', '{{.Id}}', 'registry.local/api:' + IDS[0]],
         ['podman', 'rm', '--force', '--ignore', '--time', '10', 'api'],
         ['podman', 'run', '--detach', '--name', 'api', '--restart', 'unless-stopped',
          '--label', 'runbook.ops.release=' + IDS[0], '-p', '8080:8080',
          '--env-file', '/srv/api/shared/.env', 'registry.local/api:' + IDS[0]],
-        ['podman', 'container', 'inspect', '--format', '{{json .State.Running}} {{json .Config.Image}}', 'api'],
+        # the id of the image it started, compared with the one the container runs
+        ['podman', 'image', 'inspect', '--format', '{{.Id}}', 'registry.local/api:' + IDS[0]],
+        ['podman', 'container', 'inspect', '--format', '{{json .State.Running}} {{json .Image}}', 'api'],
         # docker: the image is not there (stub exits 1) -> pulled before the old container is removed
         ['docker', 'image', 'inspect', '--format', '{{.Id}}', 'registry.local/api:' + IDS[0]],
         ['docker', 'pull', 'registry.local/api:' + IDS[0]],
         ['docker', 'rm', '--force', 'api'],
         ['docker', 'run', '--detach', '--name', 'api', '--restart', 'unless-stopped',
          '--label', 'runbook.ops.release=' + IDS[0], 'registry.local/api:' + IDS[0]],
-        ['docker', 'container', 'inspect', '--format', '{{json .State.Running}} {{json .Config.Image}}', 'api'],
+        ['docker', 'image', 'inspect', '--format', '{{.Id}}', 'registry.local/api:' + IDS[0]],
+        ['docker', 'container', 'inspect', '--format', '{{json .State.Running}} {{json .Image}}', 'api'],
     ]
