@@ -20,17 +20,8 @@ description:
 author:
   - runbook.ops maintainers (@runbook-ops)
 extends_documentation_fragment:
+  - runbook.ops.attributes.info_module
   - runbook.ops.pgbackrest
-attributes:
-  check_mode:
-    description: Read-only; runs the same in check mode.
-    support: full
-  diff_mode:
-    description: Changes nothing, so there is no diff.
-    support: none
-  idempotent:
-    description: Changes nothing.
-    support: full
 options:
   target_type:
     description:
@@ -150,12 +141,8 @@ def argument_spec():
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
-                           required_if=pgbackrest.repo_required_if() + [('target_type', 'time', ('target',)),
-                                                                        ('target_type', 'name', ('target',))])
-
-    def runner(argv, **kwargs):
-        kwargs.setdefault('cwd', '/')
-        return module.run_command(argv, **kwargs)
+                           required_if=pgbackrest.module_required_if())
+    runner = pgbackrest.module_runner(module)
     try:
         result = pgbackrest.info_report(module.params, runner)
     except pgbackrest.PitrError as e:

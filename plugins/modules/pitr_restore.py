@@ -20,7 +20,16 @@ description:
     target, the last replayed transaction's time and the data lost in seconds (RV(rpo_s)).
   - Never touches the live cluster. Switching applications to the recovered cluster is left to the caller (the
     C(runbook.ops.pitr) role).
-  - With O(state=absent), stops and removes a data directory this module restored (it checks its marker file).
+  - Names the new directory before writing into it - the marker C(<data_dir>.runbook_pitr.json) beside it records
+    the run (its process, its state, the scratch port and socket). Interrupted by SIGTERM, SIGINT or SIGHUP, it stops
+    the recovering cluster and fails naming the directory, left aside. A run killed outright leaves the marker in
+    state C(restoring) or C(recovering) (its cluster may still be recovering on O(port)).
+  - The next run into the same O(data_dir) sweeps the leftover of an interrupted run (its process is gone and it
+    was never verified) - it stops its cluster, removes it and its temporary directories (the one holding the
+    repository secrets included) and lists it in RV(swept) - then restores. A verified restore, or one whose
+    verification failed, is never swept; a directory without the marker is never touched.
+  - With O(state=absent), stops and removes a data directory this module restored (it checks its marker file), in
+    any state but that of a run still in progress.
 author:
   - runbook.ops maintainers (@runbook-ops)
 extends_documentation_fragment:
@@ -33,8 +42,9 @@ attributes:
     description: No diff; the plan is returned in RV(plan).
     support: none
   idempotent:
-    description: O(state=present) refuses a data directory that is not empty, so a second run fails rather than
-      restoring twice; O(state=absent) on a missing directory changes nothing.
+    description: O(state=present) refuses a data directory that is not empty (but the leftover of an interrupted
+      run, which it sweeps), so a second run fails rather than restoring twice; O(state=absent) on a missing
+      directory changes nothing.
     support: partial
 options:
   state:
@@ -113,6 +123,10 @@ options:
     description:
       - The PostgreSQL binaries. Defaults to C(/usr/lib/postgresql/<backup's version>/bin).
     type: path
+  process_max:
+    description:
+      - Parallel processes of C(pgbackrest restore) (C(--process-max)). Defaults to the number of CPUs, at most 4.
+    type: int
 '''
 
 EXAMPLES = r'''
@@ -213,11 +227,32 @@ log:
   returned: O(state=present), not in check mode
   type: str
   sample: /var/lib/postgresql/15/pitr-20260131.recovery.log
+swept:
+  description: The leftovers of interrupted runs into O(data_dir) removed before this restore (in check mode, the
+    ones it would remove) - the directory, the state its marker was left in (C(restoring), C(recovering) or
+    C(interrupted)), when and by which process it was started, and its scratch port.
+  returned: O(state=present)
+  type: list
+  elements: dict
+  sample: [{"data_dir": "/var/lib/postgresql/15/pitr-20260131", "state": "recovering",
+            "created_at": "2026-01-31T14:10:00.000000Z", "pid": 4242, "port": 5499}]
+marker:
+  description: The marker file beside the restored directory (state C(verified), or C(unverified) after a failed
+    verification).
+  returned: O(state=present), not in check mode
+  type: str
+  sample: /var/lib/postgresql/15/pitr-20260131.runbook_pitr.json
 removed:
   description: Whether the directory was removed.
   returned: O(state=absent)
   type: bool
   sample: true
+state_found:
+  description: The state the marker of the removed directory was in (C(verified), C(unverified), C(restoring),
+    C(recovering), C(interrupted)).
+  returned: O(state=absent), when a marker was found
+  type: str
+  sample: verified
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -241,18 +276,15 @@ def argument_spec():
         failure_time=dict(type='str'),
         keep_running=dict(type='bool', default=True),
         pg_bindir=dict(type='path'),
+        process_max=dict(type='int'),
     )
     return spec
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
-                           required_if=pgbackrest.repo_required_if() + [('target_type', 'time', ('target',)),
-                                                                        ('target_type', 'name', ('target',))])
-
-    def runner(argv, **kwargs):
-        kwargs.setdefault('cwd', '/')
-        return module.run_command(argv, **kwargs)
+                           required_if=pgbackrest.module_required_if())
+    runner = pgbackrest.module_runner(module)
     try:
         if module.params['state'] == 'absent':
             result = pgbackrest.remove(module.params, runner, check_mode=module.check_mode)
