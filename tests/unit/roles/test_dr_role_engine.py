@@ -48,11 +48,11 @@ def test_every_db_module_call_of_the_dr_role_passes_the_engine():
 def test_every_postgresql_only_step_has_a_mysql_counterpart():
     pg = [(n, t) for n, t in _all_tasks() if any(k.startswith('community.postgresql.') for k in t)]
     my = [(n, t) for n, t in _all_tasks() if any(k.startswith('community.mysql.') for k in t)]
-    assert sorted(n for n, _ in pg) == sorted(n for n, _ in my) == ['teardown_db.yml', 'verify_db.yml']
-    for _, task in pg:
-        assert "dr_engine != 'mysql'" in str(task.get('when')), task['name']
-    for _, task in my:
-        assert "dr_engine == 'mysql'" in str(task.get('when')), task['name']
+    assert sorted(pair[0] for pair in pg) == sorted(pair[0] for pair in my) == ['teardown_db.yml', 'verify_db.yml']
+    for pair in pg:
+        assert "dr_engine != 'mysql'" in str(pair[1].get('when')), pair[1]['name']
+    for pair in my:
+        assert "dr_engine == 'mysql'" in str(pair[1].get('when')), pair[1]['name']
 
 
 def test_pitr_with_mysql_is_refused_at_the_start_and_in_the_database_step():
