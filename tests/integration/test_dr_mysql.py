@@ -54,7 +54,8 @@ def mysql_backup(mariadb_server, tmp_path_factory):
     tmp = tmp_path_factory.mktemp('dr-mysql-backup')
     db = create_db(my, unique_db('drsrc'), rows=150)
     store = str(tmp / 'store')
-    extra = dict(_login(my, 'backup_'), runbook_engine='mysql', backup_db=db, backup_store=store,
+    # with its users and grants, as a DR backup is taken: the dr role restores globals by default (dr_restore_globals)
+    extra = dict(_login(my, 'backup_'), runbook_engine='mysql', backup_db=db, backup_store=store, backup_globals=True,
                  backup_report_dir=str(tmp / 'reports'))
     r = run_playbook('backup', extra, tmp)
     assert r.returncode == 0, r.stdout[-3000:]
