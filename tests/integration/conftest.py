@@ -33,6 +33,7 @@ pytest_plugins = [
     'certs_fixtures',
     'container_fixtures',
     'docker_api_fixtures',
+    'dr_fixtures',
     'files_restore_fixtures',
     'health_fixtures',
     'k8s_contract_fixtures',

@@ -12,8 +12,6 @@ import json
 import os
 import shutil
 import tempfile
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -23,27 +21,6 @@ from test_pitr_restore import _lose_a_table
 
 GROUPS = ('dr_db', 'dr_app', 'dr_switch', 'db')
 DIGEST_SQL = "SELECT md5(string_agg(id || ':' || item, ',' ORDER BY id)) FROM orders"
-
-
-class _App(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802  pylint: disable=invalid-name
-        body = b'{"status": "ok"}'
-        self.send_response(200)
-        self.send_header('Content-Length', str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):  # pylint: disable=arguments-differ
-        pass
-
-
-@pytest.fixture(scope='module')
-def app_url():
-    server = ThreadingHTTPServer(('127.0.0.1', 0), _App)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield 'http://127.0.0.1:%d' % server.server_port
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture

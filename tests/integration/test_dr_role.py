@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import xml.etree.ElementTree as ET
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -19,27 +17,6 @@ from playbooks import run_playbook
 from servers import free_port
 
 GROUPS = ('dr_db', 'dr_app', 'dr_switch', 'db')
-
-
-class _App(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802  pylint: disable=invalid-name
-        body = json.dumps({'status': 'ok', 'db': 'ok', 'path': self.path}).encode()
-        self.send_response(200)
-        self.send_header('Content-Length', str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):  # pylint: disable=arguments-differ
-        pass
-
-
-@pytest.fixture(scope='module')
-def app_url():
-    server = ThreadingHTTPServer(('127.0.0.1', 0), _App)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield 'http://127.0.0.1:%d' % server.server_port
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture(scope='module')
