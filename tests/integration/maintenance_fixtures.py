@@ -7,14 +7,42 @@
 ``Holder``: a separate psycopg session (own application_name / user) that can sit ``idle in transaction``,
 hold a table lock, or run a long query in a thread; the tests check whether db_maintenance killed it.
 ``dead_tuples`` / ``relation_size`` / ``table_exists``: independent checks through psql.
+``args`` / ``direct``: db_maintenance's options for a server and database, and its logic run in-process (faster than
+a full ansible run; the module itself runs in other tests). ``wait_for``: poll a predicate until true or a timeout.
 """
 
 from __future__ import annotations
 
 import secrets
 import threading
+import time
 
 import psycopg
+
+from ansible_collections.runbook.ops.plugins.module_utils import pg_maintenance as pm
+from ansible_collections.runbook.ops.plugins.modules.db_maintenance import argument_spec
+
+
+def args(server, db, **extra):
+    a = dict(server.params, db=db)
+    a.update(extra)
+    return a
+
+
+def direct(server, db, check_mode=False, **extra):
+    """db_maintenance's logic in-process with the module's defaults."""
+    params = {k: v.get('default') for k, v in argument_spec().items()}
+    params.update(args(server, db, **extra))
+    return pm.Maintenance(params, check_mode=check_mode).run()
+
+
+def wait_for(predicate, timeout=30.0, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
 
 
 def fresh_db(server, prefix='maint'):

@@ -7,41 +7,17 @@ terminated): db_maintenance's ``terminate_idle_s`` / ``terminate_reason``, and t
 from __future__ import annotations
 
 import json
-import time
 
 import psycopg
 import pytest
 
-from ansible_collections.runbook.ops.plugins.module_utils import pg_maintenance as pm
-from ansible_collections.runbook.ops.plugins.modules.db_maintenance import argument_spec
-from maintenance_fixtures import Holder, backend_alive, fresh_db
+from maintenance_fixtures import Holder, backend_alive, direct, fresh_db, wait_for
 from playbooks import run_playbook
 
 
 @pytest.fixture(scope='module')
 def server(postgres_factory):
     return postgres_factory()
-
-
-def args(server, db, **extra):
-    a = dict(server.params, db=db)
-    a.update(extra)
-    return a
-
-
-def direct(server, db, check_mode=False, **extra):
-    params = {k: v.get('default') for k, v in argument_spec().items()}
-    params.update(args(server, db, **extra))
-    return pm.Maintenance(params, check_mode=check_mode).run()
-
-
-def wait_for(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def idle_for(server, pid):

@@ -16,7 +16,7 @@ import pytest
 
 from ansible_collections.runbook.ops.plugins.module_utils import pg_maintenance as pm
 from ansible_collections.runbook.ops.plugins.modules.db_maintenance import argument_spec
-from maintenance_fixtures import Holder, backend_alive, dead_tuples, fresh_db
+from maintenance_fixtures import Holder, args, backend_alive, dead_tuples, direct, fresh_db, wait_for
 
 
 @pytest.fixture(scope='module')
@@ -24,28 +24,6 @@ def server(postgres_factory):
     s = postgres_factory()
     s.psql("CREATE ROLE keeper LOGIN PASSWORD 'keeper-pw'")
     return s
-
-
-def args(server, db, **extra):
-    a = dict(server.params, db=db)
-    a.update(extra)
-    return a
-
-
-def direct(server, db, check_mode=False, **extra):
-    """The module's logic in-process (faster than a full ansible run; the module itself runs in other tests)."""
-    params = {k: v.get('default') for k, v in argument_spec().items()}
-    params.update(args(server, db, **extra))
-    return pm.Maintenance(params, check_mode=check_mode).run()
-
-
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_terminates_idle_in_transaction_sessions_except_excluded(server, run_module):
