@@ -319,7 +319,7 @@ repo1-retention-full=2
 compress-type=zst
 start-fast=y
 log-level-console=warn
-log-level-file=off
+log-level-file=warn
 lock-path=%(d)s/lock
 log-path=%(d)s/log
 spool-path=%(d)s/spool
@@ -373,16 +373,33 @@ pg1-socket-path=%(sock)s
     def info(self):
         return json.loads(self.pgbackrest('info', '--output=json').stdout)
 
-    def switch_wal(self):
-        """Close the current segment and wait until the archiver has pushed it."""
+    def switch_wal(self, timeout=300):
+        """Close the current segment and wait until the archiver has pushed it.
+
+        After a failed attempt (a slow S3 on a loaded machine) PostgreSQL's archiver sleeps 60 s before it tries
+        again; a reload sets its latch, so it is woken every few seconds instead of the test waiting out the sleep.
+        """
         seg = self.server.psql('SELECT pg_walfile_name(pg_switch_wal())')
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + timeout
+        woken = time.monotonic()
+        state = ''
         while time.monotonic() < deadline:
-            last = self.server.psql('SELECT coalesce(last_archived_wal, \'\') FROM pg_stat_archiver')
+            state = self.server.psql("SELECT coalesce(last_archived_wal, '') || '|' || failed_count || '|' || "
+                                     "coalesce(last_failed_wal, '') FROM pg_stat_archiver")
+            last = state.split('|', 1)[0]
             if last and last >= seg:
                 return seg
+            if time.monotonic() - woken > 3:
+                self.server.psql('SELECT pg_reload_conf()')
+                woken = time.monotonic()
             time.sleep(0.1)
-        raise RuntimeError('segment %s was not archived within 120 s' % seg)
+        logs = ''
+        logdir = os.path.join(self.confdir, 'log')
+        for name in sorted(os.listdir(logdir)):
+            with open(os.path.join(logdir, name), errors='replace') as f:
+                logs += '\n'.join(f.read().splitlines()[-20:])
+        raise RuntimeError('segment %s was not archived within %d s (last archived | failed count | last failed: %s)'
+                           '\n%s' % (seg, timeout, state, logs))
 
     def wal_objects(self):
         """{segment name: S3 key} of the archived WAL segments in the bucket (boto3, not pgBackRest)."""
