@@ -9,7 +9,7 @@ Pipeline (argv lists, no shell; the connection and password in a private option 
         |  zstd -T<n> -<level>  (or gzip)  |  sha256 + store (backup_store writer)
 
 The store, its layout, the writers, the catalogue and the retention plan are those of the PostgreSQL engine
-(``backup_store``, ``pg_backup.plan_retention``/``apply_retention``/``check_retention``); the manifest says
+(``backup_store``; the retention rules of ``backup_retention``, one owner for both engines); the manifest says
 ``engine: mysql``, ``format: sql`` and carries ``dump_version`` (the dump tool's version).
 
 Row counts from the dump's own snapshot.  MariaDB cannot share a snapshot between two connections, so this
@@ -40,10 +40,10 @@ import shutil
 import threading
 import time
 
+from ansible_collections.runbook.ops.plugins.module_utils import backup_retention as br
 from ansible_collections.runbook.ops.plugins.module_utils import backup_store as bs
 from ansible_collections.runbook.ops.plugins.module_utils import dump_pipeline as dp
 from ansible_collections.runbook.ops.plugins.module_utils import mysql as my
-from ansible_collections.runbook.ops.plugins.module_utils import pg_backup
 
 if my.HAS_PYMYSQL:
     import pymysql
@@ -111,15 +111,12 @@ def list_backups(store, database=None, verify_checksum=False, now=None):
 
 
 def retain(store, db, backup_id, policy, now=None):
-    entries = list_backups(store, database=db, now=now)
-    mine = [e for e in entries if e['id'] == backup_id]
-    if not mine or not mine[0]['valid']:
-        raise BackupError('Backed up database %s as %s, but the store does not list it as valid (%s); retention '
-                          'did not run. Check the store.' % (json.dumps(db), backup_id,
-                                                             mine[0]['reason'] if mine else 'not listed'))
-    plan = pg_backup.plan_retention(entries, policy, now=now, protect=(backup_id,))
-    pruned = pg_backup.apply_retention(store, plan) if pg_backup.check_retention(policy) else []
-    return plan, pruned
+    """``backup_retention.retain`` over the MySQL backups of ``db`` (the other engines' backups are left alone);
+    raises :class:`BackupError` with its message when the fresh backup is not listed as valid."""
+    try:
+        return br.retain(store, db, backup_id, policy, now=now, engine='mysql')
+    except br.RetentionError as e:
+        raise BackupError(str(e))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,8 +274,8 @@ def _run_backup(params, check_mode, now, state):
     row_counts = params.get('row_counts') or 'exact'
     policy = params.get('retention') or {}
     try:
-        pg_backup.check_retention(policy)
-    except pg_backup.BackupError as e:
+        br.check_retention(policy)
+    except br.RetentionError as e:
         raise BackupError(str(e))
     timings = {}
     try:
@@ -351,7 +348,10 @@ def _run_backup(params, check_mode, now, state):
         except bs.StoreError:
             pass
         hypothetical = {'id': backup_id, 'created_at': bs.format_time(started), 'valid': True, 'reason': 'ok'}
-        plan = pg_backup.plan_retention([hypothetical] + existing, policy, now=started, protect=(backup_id,))
+        try:
+            plan = br.plan_retention([hypothetical] + existing, policy, now=started, protect=(backup_id,))
+        except br.RetentionError as e:
+            raise BackupError(str(e))
         result['retention'] = plan
         result['pruned'] = [p['id'] for p in plan if p['action'] == 'delete']
         result['msg'] = 'would back up %s (%d bytes on disk, %d tables) to %s' % (

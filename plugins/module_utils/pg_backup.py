@@ -40,7 +40,8 @@ releases the GIL) and the store's writer, which for S3 uploads parts on a bounde
 
 The manifest is written last (commit marker).  Retention runs only once the new backup is listed as
 valid by the store, never after a failure, and never deletes the newest valid backup.  In a retention
-policy 0 turns a rule off; a policy whose rules are all off is refused (see :func:`check_retention`).
+policy 0 turns a rule off; a policy whose rules are all off is refused.  The rules are ``backup_retention``'s, one
+owner for both engines; its :class:`~backup_retention.RetentionError` is raised here as :class:`BackupError`.
 
 Before it writes, a run sweeps what killed runs left in the store (``backup_store.sweep_leftovers``);
 after retention it deletes the orphan objects (a backup folder without a manifest, past the same grace period:
@@ -50,7 +51,6 @@ after retention it deletes the orphan objects (a backup folder without a manifes
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import re
@@ -58,6 +58,7 @@ import shutil
 import threading
 import time
 
+from ansible_collections.runbook.ops.plugins.module_utils import backup_retention as br
 from ansible_collections.runbook.ops.plugins.module_utils import backup_store as bs
 from ansible_collections.runbook.ops.plugins.module_utils import dump_pipeline as dp
 # one interruption rule and one compressor choice for every engine, here for pg_restore, db_restore and the tests
@@ -345,138 +346,6 @@ def stream_to_store(argv, comp_argv, env, writer, params, label, counter=None):
 
 
 # ---------------------------------------------------------------------------------------------
-# retention
-
-def _dt(entry):
-    return bs.parse_time(entry['created_at'])
-
-
-RETENTION_RULES = ('daily', 'weekly', 'monthly', 'yearly', 'keep_last', 'max_age_days')
-GFS_BUCKETS = (('daily', lambda d: d.strftime('%Y-%m-%d')),
-               ('weekly', lambda d: '%04d-W%02d' % d.isocalendar()[:2]),    # ISO year and week
-               ('monthly', lambda d: d.strftime('%Y-%m')),                   # year and month
-               ('yearly', lambda d: d.strftime('%Y')))
-
-
-def check_retention(policy):
-    """The rules of ``policy`` that are on, as a dict; raises :class:`BackupError` for a policy to refuse.
-
-    One meaning of 0 for every rule: 0 turns the rule off, like an absent (None) rule.  No rule at all (``{}``
-    or None) keeps every backup.  A policy that names rules but turns all of them off is refused, so that
-    ``keep_last: 0`` never means "keep only the newest".  Negative values are refused.
-    """
-    policy = dict((k, v) for k, v in (policy or {}).items() if v is not None)
-    unknown = sorted(k for k in policy if k not in RETENTION_RULES)
-    if unknown:
-        raise BackupError('Could not apply retention: unknown rule %s. The rules are %s.'
-                          % (', '.join(unknown), ', '.join(RETENTION_RULES)))
-    for k in RETENTION_RULES:
-        v = policy.get(k)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
-            raise BackupError('Could not apply retention: %s must be a whole number, got %r.' % (k, v))
-        if v is not None and v < 0:
-            raise BackupError('Could not apply retention: %s must not be negative (got %d). Give the positive '
-                              'number of backups (or days) to keep, or leave the rule out.' % (k, v))
-    on = dict((k, v) for k, v in policy.items() if v > 0)
-    if policy and not on:
-        raise BackupError('Could not apply retention: every rule given is 0 (%s), and 0 turns a rule off, so no '
-                          'rule says which backups to keep. Set at least one rule to a positive number, or leave '
-                          'retention out to keep every backup.'
-                          % ', '.join('%s: 0' % k for k in RETENTION_RULES if k in policy))
-    return on
-
-
-def plan_retention(entries, policy, now=None, protect=()):
-    """Decide keep/delete for the backups of one database.
-
-    ``entries``: catalogue entries (``list_backups``), ``policy``: dict with any of ``daily``, ``weekly``,
-    ``monthly``, ``yearly`` (GFS: the newest backup of each of the N most recent days / ISO weeks / year-months /
-    years that have backups), ``keep_last`` (N newest), ``max_age_days`` (younger than N days); 0 or None turns a
-    rule off, and a policy with every rule off is refused (:func:`check_retention`, raises :class:`BackupError`).
-    A backup is kept when any rule keeps it; the newest valid backup is always kept; invalid backups are left
-    alone (``ignore``); no rule at all keeps everything.  Returns a list of ``{id, created_at, action, reasons}``
-    newest first.
-    """
-    now = now or bs.utcnow()
-    policy = check_retention(policy)
-    valid = sorted([e for e in entries if e['valid']], key=lambda e: (_dt(e), e['id']), reverse=True)
-    reasons = dict((e['id'], []) for e in valid)
-    if valid:
-        reasons[valid[0]['id']].append('newest valid backup')
-    for e in valid:
-        if e['id'] in protect and e['id'] != valid[0]['id']:
-            reasons[e['id']].append('the backup just made')
-    if not policy:
-        for e in valid:
-            reasons[e['id']].append('no retention rule')
-    if policy.get('keep_last'):
-        for i, e in enumerate(valid[:policy['keep_last']]):
-            reasons[e['id']].append('keep_last %d (#%d)' % (policy['keep_last'], i + 1))
-    if policy.get('max_age_days'):
-        limit = now - datetime.timedelta(days=policy['max_age_days'])
-        for e in valid:
-            if _dt(e) >= limit:
-                reasons[e['id']].append('younger than %d days' % policy['max_age_days'])
-    for rule, bucket_of in GFS_BUCKETS:
-        count = policy.get(rule)
-        if not count:
-            continue
-        seen = []
-        for e in valid:
-            b = bucket_of(_dt(e))
-            if b in seen:
-                continue
-            if len(seen) >= count:
-                break
-            seen.append(b)
-            reasons[e['id']].append('%s %s' % (rule, b))
-    plan = []
-    for e in sorted(entries, key=bs.entry_order, reverse=True):
-        if not e['valid']:
-            plan.append({'id': e['id'], 'created_at': e['created_at'], 'action': 'ignore',
-                         'reasons': ['invalid (%s): retention leaves it alone' % e['reason']]})
-        elif reasons[e['id']]:
-            plan.append({'id': e['id'], 'created_at': e['created_at'], 'action': 'keep', 'reasons': reasons[e['id']]})
-        else:
-            plan.append({'id': e['id'], 'created_at': e['created_at'], 'action': 'delete',
-                         'reasons': ['kept by no rule of %s' % json.dumps(policy, sort_keys=True)]})
-    return plan
-
-
-def apply_retention(store, plan):
-    """Delete the backups marked ``delete``: the manifest first (the backup is invalid at once), then the rest."""
-    objects = store.list_objects()
-    pruned = []
-    for item in plan:
-        if item['action'] != 'delete':
-            continue
-        keys = [k for k in objects if k.startswith(item['id'] + '/')]
-        manifest = bs.backup_key(item['id'], bs.MANIFEST_NAME)
-        store.delete([k for k in keys if k == manifest])
-        store.delete([k for k in keys if k != manifest])
-        pruned.append(item['id'])
-    return pruned
-
-
-def retain(store, db, backup_id, policy, now=None):
-    """Retention after the backup ``backup_id`` of ``db`` was committed: (plan, pruned ids).
-
-    Runs only when the store lists ``backup_id`` as valid; otherwise raises :class:`BackupError` and deletes
-    nothing.  Without a rule (``{}``) the plan keeps everything and nothing is deleted.
-    Raises :class:`backup_store.StoreError` when the store fails.
-    """
-    entries = bs.list_backups(store, database=db, now=now)
-    mine = [e for e in entries if e['id'] == backup_id]
-    if not mine or not mine[0]['valid']:
-        raise BackupError('Backed up database %s as %s, but the store does not list it as valid (%s); '
-                          'retention did not run. Check the store.' % (
-                              json.dumps(db), backup_id, mine[0]['reason'] if mine else 'not listed'))
-    plan = plan_retention(entries, policy, now=now, protect=(backup_id,))
-    pruned = apply_retention(store, plan) if check_retention(policy) else []
-    return plan, pruned
-
-
-# ---------------------------------------------------------------------------------------------
 # the backup
 
 def _server_facts(conn, db):
@@ -623,7 +492,10 @@ class PgBackup(object):
         if self.row_counts not in ROW_COUNTS:
             raise BackupError('Could not back up database %s: row_counts must be one of %s.'
                               % (json.dumps(self.db), ', '.join(ROW_COUNTS)))
-        check_retention(self.policy)
+        try:
+            br.check_retention(self.policy)
+        except br.RetentionError as e:
+            raise BackupError(str(e))
 
     def open_store(self):
         try:
@@ -701,8 +573,11 @@ class PgBackup(object):
         result = self.result
         hypothetical = {'id': self.backup_id, 'created_at': bs.format_time(self.started), 'valid': True,
                         'reason': 'ok'}
-        plan = plan_retention([hypothetical] + self.existing, self.policy, now=self.started,
-                              protect=(self.backup_id,))
+        try:
+            plan = br.plan_retention([hypothetical] + self.existing, self.policy, now=self.started,
+                                     protect=(self.backup_id,))
+        except br.RetentionError as e:
+            raise BackupError(str(e))
         result['retention'] = plan
         result['pruned'] = [p['id'] for p in plan if p['action'] == 'delete']
         self.prune_orphans()
@@ -869,8 +744,10 @@ class PgBackup(object):
         t_ret = time.monotonic()
         self.result['manifest'] = self.manifest
         try:
-            self.result['retention'], self.result['pruned'] = retain(self.store, self.db, self.backup_id,
-                                                                     self.policy)
+            self.result['retention'], self.result['pruned'] = br.retain(self.store, self.db, self.backup_id,
+                                                                        self.policy)
+        except br.RetentionError as e:
+            raise BackupError(str(e))
         except bs.StoreError as e:
             raise BackupError('Backed up database %s as %s, but retention failed: %s. The new backup is valid; '
                               'rerun to apply retention.' % (json.dumps(self.db), self.backup_id, e))

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, runbook.ops maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""pg_backup / pg_restore: argv (no password on it), retention planning with faked dates, helpers."""
+"""pg_backup / pg_restore: argv (no password on it), helpers (retention: test_backup_retention.py)."""
 from __future__ import annotations
 
 import datetime
@@ -81,89 +81,6 @@ def test_stream_to_store_hashes_and_reports_failures(tmp_path):
     assert str(e.value) == 'pg_dump exited with code 3: conn ******** failed'
     with pytest.raises(pb.BackupError, match='Could not start /nonexistent/pg_dump'):
         pb.stream_to_store(['/nonexistent/pg_dump'], None, None, w, PARAMS, 'pg_dump')
-
-
-def entry(created, valid=True, reason='ok'):
-    return {'id': bs.new_backup_id('app', created), 'created_at': bs.format_time(created), 'valid': valid,
-            'reason': reason}
-
-
-def actions(plan):
-    return {p['id']: p['action'] for p in plan}
-
-
-def test_gfs_retention_over_faked_dates():
-    # one backup a day at 02:00 for 400 days, plus a second one on the newest day
-    days = [entry(NOW.replace(hour=2) - datetime.timedelta(days=d)) for d in range(400)]
-    extra = entry(NOW.replace(hour=10))
-    plan = pb.plan_retention([extra] + days, {'daily': 7, 'weekly': 4, 'monthly': 12}, now=NOW)
-    keep = [p for p in plan if p['action'] == 'keep']
-    kept_dates = sorted({p['created_at'][:10] for p in keep}, reverse=True)
-    # daily: the newest of each of the 7 newest days (the 10:00 one wins on 03-15)
-    assert extra['id'] in actions(plan) and actions(plan)[extra['id']] == 'keep'
-    assert actions(plan)[days[0]['id']] == 'delete'
-    assert kept_dates[:7] == ['2026-03-15', '2026-03-14', '2026-03-13', '2026-03-12', '2026-03-11', '2026-03-10',
-                              '2026-03-09']
-    # weekly: Sundays (the newest backup of each ISO week) 03-08, 03-01, 02-22 (03-15 is a Sunday, already kept)
-    for d in ('2026-03-08', '2026-03-01', '2026-02-22'):
-        assert d in kept_dates
-    # monthly: the last day of each of the 12 newest months
-    for d in ('2026-02-28', '2026-01-31', '2025-12-31', '2025-04-30'):
-        assert d in kept_dates
-    assert '2025-03-31' not in kept_dates
-    assert len(keep) == 7 + 3 + 11  # 12 months, the current one already kept by daily
-    reasons = {p['id']: p['reasons'] for p in plan}
-    assert reasons[extra['id']] == ['newest valid backup', 'daily 2026-03-15', 'weekly 2026-W11', 'monthly 2026-03']
-    assert all(p['reasons'] == ['kept by no rule of {"daily": 7, "monthly": 12, "weekly": 4}']
-               for p in plan if p['action'] == 'delete')
-
-
-def test_gfs_counts_days_that_have_backups():
-    # backups stopped 30 days ago: daily 3 still keeps the last 3 days that have backups
-    old = [entry(NOW - datetime.timedelta(days=30 + d)) for d in range(10)]
-    plan = pb.plan_retention(old, {'daily': 3}, now=NOW)
-    assert [p['action'] for p in plan] == ['keep'] * 3 + ['delete'] * 7
-
-
-def test_keep_last_max_age_and_union():
-    es = [entry(NOW - datetime.timedelta(days=d)) for d in range(10)]
-    assert [p['action'] for p in pb.plan_retention(es, {'keep_last': 2}, now=NOW)] == ['keep'] * 2 + ['delete'] * 8
-    plan = pb.plan_retention(es, {'max_age_days': 3}, now=NOW)
-    assert [p['action'] for p in plan] == ['keep'] * 4 + ['delete'] * 6
-    plan = pb.plan_retention(es, {'keep_last': 1, 'max_age_days': 2, 'daily': None}, now=NOW)
-    assert [p['action'] for p in plan] == ['keep'] * 3 + ['delete'] * 7
-
-
-def test_retention_never_deletes_newest_valid_and_ignores_invalid():
-    es = [entry(NOW - datetime.timedelta(days=100 + d)) for d in range(3)]
-    broken = entry(NOW, valid=False, reason='no manifest')
-    plan = pb.plan_retention([broken] + es, {'max_age_days': 1}, now=NOW)
-    assert plan[0] == {'id': broken['id'], 'created_at': broken['created_at'], 'action': 'ignore',
-                       'reasons': ['invalid (no manifest): retention leaves it alone']}
-    assert plan[1]['action'] == 'keep' and plan[1]['reasons'] == ['newest valid backup']
-    assert [p['action'] for p in plan[2:]] == ['delete', 'delete']
-    # keep_last 0 turns the rule off: alone, it is refused (never "keep only the newest"); no rule keeps all
-    with pytest.raises(pb.BackupError, match='0 turns a rule off'):
-        pb.plan_retention(es, {'keep_last': 0}, now=NOW)
-    assert [p['action'] for p in pb.plan_retention(es, {}, now=NOW)] == ['keep'] * 3
-    # the backup just made is protected even when a faked future backup is "newer"
-    future = entry(NOW + datetime.timedelta(days=1))
-    plan = pb.plan_retention([future] + es, {'keep_last': 1}, now=NOW, protect=(es[0]['id'],))
-    assert actions(plan)[es[0]['id']] == 'keep' and actions(plan)[future['id']] == 'keep'
-
-
-def test_apply_retention_deletes_manifest_first(tmp_path):
-    store = bs.open_store({'store': str(tmp_path)})
-    calls = []
-    store.put_bytes('20260315T120000Z-app-abcdef/data.dump.zst', b'x')
-    store.put_bytes('20260315T120000Z-app-abcdef/manifest.json', b'{}')
-    real = store.delete
-    store.delete = lambda keys: (calls.append(list(keys)), real(keys))
-    pruned = pb.apply_retention(store, [{'id': '20260315T120000Z-app-abcdef', 'action': 'delete'},
-                                        {'id': '20260314T120000Z-app-abcdef', 'action': 'keep'}])
-    assert pruned == ['20260315T120000Z-app-abcdef']
-    assert calls == [['20260315T120000Z-app-abcdef/manifest.json'], ['20260315T120000Z-app-abcdef/data.dump.zst']]
-    assert store.list_objects() == {}
 
 
 def test_restore_helpers():

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, runbook.ops maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""pg_backup retention rules that surviving mutants showed unpinned (issue 17, make mutants): what retention may
+"""backup_retention rules (formerly pg_backup's) that surviving mutants showed unpinned (issue 17, make mutants): what retention may
 delete after a backup, and the policy values it refuses."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import json
 import pytest
 
 from ansible_collections.runbook.ops.plugins.module_utils import backup_store as bs
-from ansible_collections.runbook.ops.plugins.module_utils import pg_backup as pb
+from ansible_collections.runbook.ops.plugins.module_utils import backup_retention as br
 
 UTC = datetime.timezone.utc
 PAST = datetime.datetime(2020, 6, 15, 12, 0, 0, tzinfo=UTC)   # far from the real clock on purpose
@@ -41,8 +41,8 @@ def remaining(store):
 
 @pytest.mark.parametrize('value', [True, False, 2.5, '3', [1]])
 def test_a_retention_value_that_is_not_a_whole_number_is_refused(value):
-    with pytest.raises(pb.BackupError) as e:
-        pb.check_retention({'keep_last': value})
+    with pytest.raises(br.RetentionError) as e:
+        br.check_retention({'keep_last': value})
     assert 'keep_last' in str(e.value) and 'whole number' in str(e.value)
 
 
@@ -50,7 +50,7 @@ def test_every_plan_item_names_id_time_action_and_reasons():
     es = [{'id': bs.new_backup_id('app', PAST - datetime.timedelta(days=d)),
            'created_at': bs.format_time(PAST - datetime.timedelta(days=d)), 'valid': True, 'reason': 'ok'}
           for d in range(3)]
-    plan = pb.plan_retention(es, {'keep_last': 1}, now=PAST)
+    plan = br.plan_retention(es, {'keep_last': 1}, now=PAST)
     assert [p['action'] for p in plan] == ['keep', 'delete', 'delete']
     for p, e in zip(plan, es):
         assert set(p) == {'id', 'created_at', 'action', 'reasons'}
@@ -63,7 +63,7 @@ def test_retention_after_a_backup_never_touches_backups_of_other_databases(tmp_p
     other = [put(store, PAST - datetime.timedelta(days=d), database='billing') for d in range(1, 4)]
     mine = [put(store, PAST - datetime.timedelta(days=d)) for d in range(1, 4)]
     just_made = put(store, PAST)
-    plan, pruned = pb.retain(store, 'app', just_made, {'keep_last': 1}, now=PAST)
+    plan, pruned = br.retain(store, 'app', just_made, {'keep_last': 1}, now=PAST)
     assert sorted(pruned) == sorted(mine)
     assert set(p['id'] for p in plan) == set(mine) | {just_made}
     assert remaining(store) == set(other) | {just_made}
@@ -74,7 +74,7 @@ def test_retention_measures_max_age_from_the_given_time_not_the_clock(tmp_path):
     young = [put(store, PAST - datetime.timedelta(days=d)) for d in (1, 5, 20)]
     old = put(store, PAST - datetime.timedelta(days=60))
     just_made = put(store, PAST)
-    plan, pruned = pb.retain(store, 'app', just_made, {'max_age_days': 30}, now=PAST)
+    plan, pruned = br.retain(store, 'app', just_made, {'max_age_days': 30}, now=PAST)
     assert pruned == [old]
     assert reasons_are_text(plan)
     assert remaining(store) == set(young) | {just_made}
@@ -86,7 +86,7 @@ def test_retention_keeps_the_backup_just_made_even_when_a_newer_one_exists(tmp_p
     older = put(store, PAST - datetime.timedelta(days=2))
     just_made = put(store, PAST - datetime.timedelta(minutes=5))
     newer = put(store, PAST)
-    plan, pruned = pb.retain(store, 'app', just_made, {'keep_last': 1}, now=PAST)
+    plan, pruned = br.retain(store, 'app', just_made, {'keep_last': 1}, now=PAST)
     assert pruned == [older]
     assert reasons_are_text(plan)
     assert remaining(store) == {just_made, newer}
@@ -95,6 +95,6 @@ def test_retention_keeps_the_backup_just_made_even_when_a_newer_one_exists(tmp_p
 def test_without_rules_every_backup_is_kept_with_a_reason(tmp_path):
     store = bs.LocalStore(str(tmp_path))
     bids = [put(store, PAST - datetime.timedelta(days=d)) for d in range(3)]
-    plan, pruned = pb.retain(store, 'app', bids[0], {}, now=PAST)
+    plan, pruned = br.retain(store, 'app', bids[0], {}, now=PAST)
     assert pruned == [] and [p['action'] for p in plan] == ['keep'] * 3
     assert reasons_are_text(plan)
