@@ -19,7 +19,8 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SIZES = [int(s) for s in os.environ.get('BENCH_SIZES', os.environ.get('BENCH_ROWS', '1000000')).split(',') if s]
 REPEAT = int(os.environ.get('BENCH_REPEAT', '3'))
-RESTORE_REPEAT = int(os.environ.get('BENCH_RESTORE_REPEAT', '1'))
+RESTORE_REPEAT = int(os.environ.get('BENCH_RESTORE_REPEAT', '2'))
+SETTLE_TIMEOUT_S = 120.0
 MIB = 1024.0 * 1024.0
 
 GZIP = 'seed: mysqldump | gzip'
@@ -30,6 +31,7 @@ OURS = 'db_backup -> local (exact counts)'
 OURS_EST = 'db_backup -> local (estimate)'
 OURS_S3 = 'db_backup -> S3 (exact counts)'
 RAW_RESTORE = 'raw: zstd -d | mariadb + count'
+RAW_RESTORE_DROP = 'raw: zstd -d | mariadb + count + drop'
 OURS_RESTORE = 'db_restore mode verify'
 # (name, numerator, denominator, target, 'max' | 'min' | 'info')
 RATIOS = (
@@ -37,6 +39,7 @@ RATIOS = (
     ('db_backup S3 / raw zstd -> S3', OURS_S3, RAW_S3, 1.15, 'max'),
     ('seed gzip / db_backup local', GZIP, OURS, 2.5, 'min'),
     ('db_restore verify / raw restore + count', OURS_RESTORE, RAW_RESTORE, 1.2, 'max'),
+    ('db_restore verify / raw restore + count + drop', OURS_RESTORE, RAW_RESTORE_DROP, None, 'info'),
     ('db_backup local / raw zstd -1', OURS, RAW1, None, 'info'),
     ('db_backup estimate / raw zstd -1', OURS_EST, RAW1, None, 'info'),
 )
@@ -139,15 +142,34 @@ class Bench(object):
         self.server.sql('DROP DATABASE %s' % db)
         return {'rows': rows, 'load_s': round(load_s, 1), 'runs': runs}
 
+    def settle(self):
+        """Outside the timings, before each restore: InnoDB flushes its dirty pages and the OS its page cache, so a
+        contender does not pay for the writes (or the drop) of the one before it."""
+        (_name, pct), = self.server.sql("SHOW GLOBAL VARIABLES LIKE 'innodb_max_dirty_pages_pct'")
+        self.server.sql('SET GLOBAL innodb_max_dirty_pages_pct = 0')
+        try:
+            stop = time.monotonic() + SETTLE_TIMEOUT_S
+            while time.monotonic() < stop:
+                (_name, dirty), = self.server.sql("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'")
+                if int(dirty) == 0:
+                    break
+                time.sleep(0.2)
+        finally:
+            self.server.sql('SET GLOBAL innodb_max_dirty_pages_pct = %s' % float(pct))
+        os.sync()
+
     def restores(self, db, cnf, params):
-        """Raw ``zstd -d | mariadb`` into a new database plus a COUNT(*) of its table, then db_restore mode verify,
-        both of the same backup (db_backup's object in a local store)."""
+        """Raw ``zstd -d | mariadb`` into a new database plus a COUNT(*) of its table (its DROP timed apart), and
+        db_restore mode verify (whose ``switch_s`` is the drop of its scratch database), both of the same backup
+        (db_backup's object in a local store); the order alternates from one round to the next, and each restore
+        starts on a settled server (:meth:`settle`)."""
         self.empty_stores()
         store = os.path.join(self.work, 'store')
         r = self.mysql_backup.run_backup(dict(params, store=store, row_counts='exact'))
         data = os.path.join(store, r['backup_id'], r['manifest']['data_key'])
-        out = {RAW_RESTORE: [], OURS_RESTORE: []}
-        for i in range(RESTORE_REPEAT):
+        out = {RAW_RESTORE: [], RAW_RESTORE_DROP: [], OURS_RESTORE: []}
+
+        def raw(i):
             target = 'bench_raw_restore_%d' % i
             self.server.sql('CREATE DATABASE %s' % target)
             t = time.monotonic()
@@ -156,11 +178,19 @@ class Bench(object):
             self.server.sql('SELECT COUNT(*) FROM %s.t' % target)
             out[RAW_RESTORE].append({'s': time.monotonic() - t})
             self.server.sql('DROP DATABASE %s' % target)
+            out[RAW_RESTORE_DROP].append({'s': time.monotonic() - t})
+
+        def ours(_i):
             t = time.monotonic()
             v = self.mysql_restore.run_restore(dict(params, store=store, mode='verify', backup='latest',
                                                     verify_row_counts=True, keep_previous=True))
-            out[OURS_RESTORE].append({'s': time.monotonic() - t})
+            out[OURS_RESTORE].append({'s': time.monotonic() - t, 'timings': v['timings']})
             assert v['verification']['ok'] is True, v
+
+        for i in range(RESTORE_REPEAT):
+            for run in ((raw, ours) if i % 2 == 0 else (ours, raw)):
+                self.settle()
+                run(i)
         return out
 
 
@@ -179,10 +209,13 @@ def report(res):
             '<=' if kind == 'max' else '>=', target, 'met' if (v <= target if kind == 'max' else v >= target)
             else 'MISSED')
         print('    %-40s %5.2f%s' % (label, v, verdict))
-    timings = [r['timings'] for r in res['runs'][OURS]]
-    keys = sorted(set(k for t in timings for k in t))
-    print('  db_backup local (exact) timings, medians: %s' % ', '.join(
-        '%s %.3f' % (k, res_median([{'s': t[k]} for t in timings if k in t])) for k in keys))
+    for label, name, order in (('db_backup local (exact)', OURS, None),
+                               ('db_restore verify', OURS_RESTORE, ('preflight_s', 'download_s', 'restore_s',
+                                                                    'verify_s', 'switch_s', 'total_s'))):
+        timings = [r['timings'] for r in res['runs'][name]]
+        keys = order or sorted(set(k for t in timings for k in t))
+        print('  %s timings, medians: %s' % (label, ', '.join(
+            '%s %.3f' % (k, res_median([{'s': t[k]} for t in timings if k in t])) for k in keys)))
 
 
 def res_median(runs):
@@ -212,6 +245,7 @@ def main():
         for rows in SIZES:
             res = bench.one(rows)
             report(res)
+            print('  load average now %.1f %.1f %.1f' % os.getloadavg(), flush=True)
             results.append(res)
         path = os.path.join(REPO, 'bench', 'results', 'mysql-%s.json' % datetime.datetime.now(
             datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ'))

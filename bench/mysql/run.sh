@@ -7,7 +7,9 @@
 # store (exact and estimated row counts) and to S3; then raw `zstd -d | mariadb` plus a count, next to db_restore
 # mode verify, of the same backup. BENCH_REPEAT backup rounds (default 3, contenders interleaved), medians compared,
 # ratios printed against the targets (db_backup <= 1.15x raw zstd, the seed's gzip >= 2.5x db_backup, db_restore
-# verify <= 1.2x raw), db_backup's own timings too; BENCH_RESTORE_REPEAT restores each (default 1).
+# verify <= 1.2x raw), db_backup's and db_restore's own timings too; BENCH_RESTORE_REPEAT restores each (default 2:
+# the order alternates between rounds, and each restore starts once InnoDB has flushed its dirty pages, so neither
+# pays for the other's writes or drop; the raw restore's DROP is timed apart, next to db_restore's switch_s).
 # Results are also written to bench/results/mysql-<UTC time>.json.
 #   bench/mysql/run.sh
 #   BENCH_SIZES=1000000,3000000 bench/mysql/run.sh

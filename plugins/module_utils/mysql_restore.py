@@ -467,6 +467,22 @@ def load(params, tool, path, compression, db, tmp_dir):
             f.close()
 
 
+class Laps(object):
+    """Phase timings that add up to the total: each phase ends where the next one begins (one clock reading per
+    boundary), so ``preflight_s + download_s + restore_s + verify_s + switch_s`` is ``total_s`` up to rounding."""
+
+    def __init__(self, timings, t0, clock=time.monotonic):
+        self.timings, self.t0, self.mark, self.clock = timings, t0, t0, clock
+
+    def lap(self, name):
+        now = self.clock()
+        self.timings[name] = round(now - self.mark, 3)
+        self.mark = now
+
+    def total(self, name):
+        self.timings[name] = round(self.mark - self.t0, 3)
+
+
 # ---------------------------------------------------------------------------------------------
 # the restore
 
@@ -493,6 +509,7 @@ def run_restore(params, check_mode=False, now=None):
 def _restore(params, check_mode, now, t0, guard, tmp_base):
     mode = params['mode']
     timings, warnings = {}, []
+    laps = Laps(timings, t0)
     swept = sweep_leftovers(guard, check_mode)
     extra = {'swept': swept, 'repaired': []}
     selector = params.get('backup') or 'latest'
@@ -545,7 +562,7 @@ def _restore(params, check_mode, now, t0, guard, tmp_base):
     if adopted:
         result['adopted'] = selector if selector.startswith('/') else bs.safe_url(selector)
     source = result.get('adopted')
-    timings['preflight_s'] = round(time.monotonic() - t0, 3)
+    laps.lap('preflight_s')
     if check_mode:
         if params.get('globals'):
             result['globals'] = _plan_globals_only(params, guard, store, entry, manifest, tmp_base, extra)
@@ -559,7 +576,6 @@ def _restore(params, check_mode, now, t0, guard, tmp_base):
     try:
         os.chmod(work, 0o700)
         # 1. download and check BEFORE any database is touched
-        t = time.monotonic()
         path = os.path.join(work, 'data')
         try:
             _size, sha, compression = fetch(store, key, path, manifest['size'] if manifest else None,
@@ -586,7 +602,7 @@ def _restore(params, check_mode, now, t0, guard, tmp_base):
                                '--databases or --all-databases), so it would write outside the scratch database. Dump '
                                'one database without --databases. No database was touched.' % source,
                                **extra)
-        timings['download_s'] = round(time.monotonic() - t, 3)
+        laps.lap('download_s')
         if adopted:
             result['adopted'] = dict(source=result['adopted'], compression=compression, sha256=sha)
 
@@ -602,23 +618,21 @@ def _restore(params, check_mode, now, t0, guard, tmp_base):
             cur.execute('INSERT INTO %s.%s VALUES (%%s)' % (my.qi(scratch), my.qi(MARKER_TABLE)),
                         (json.dumps({'kind': 'runbook.ops db_restore scratch', 'host': socket.gethostname(),
                                      'pid': os.getpid(), 'started_at': bs.format_time(now)}),))
-        t = time.monotonic()
         load(params, tool, path, compression, scratch, work)
         with guard.cursor() as cur:
             objects = _objects(cur, scratch)
             for name, status in objects['events']:
                 cur.execute('ALTER EVENT %s.%s DISABLE' % (my.qi(scratch), my.qi(name)))
-            timings['restore_s'] = round(time.monotonic() - t, 3)
+            laps.lap('restore_s')
             # 3. verify
-            t = time.monotonic()
             actual = _count(cur, scratch, objects['tables'])
         verification = _verify(manifest, actual, scratch, params)
         result['verification'] = verification
-        timings['verify_s'] = round(time.monotonic() - t, 3)
+        laps.lap('verify_s')
         if verification['ok'] is False:
             raise RestoreError('Could not verify backup %s: %s. The scratch database was dropped; the live database '
                                'was not touched.' % (entry['id'], verification['summary']), **dict(extra, verification=verification))
-        # 4. act
+        # 4. act (``switch_s``, as for PostgreSQL: the drop of the scratch database included)
         if mode == 'verify':
             if globals_text is not None:   # a test restore changes nothing live: the accounts are only planned
                 result['globals'], _errors = apply_globals(guard, globals_plan(guard, globals_text), True)
@@ -626,9 +640,7 @@ def _restore(params, check_mode, now, t0, guard, tmp_base):
                                                    _globals_note(result.get('globals'), True))
         else:
             previous = pg_restore.previous_name(target, now) if target_state is not None else None
-            t = time.monotonic()
             errors = _move(guard, scratch, target, previous, objects, target_state, manifest, extra)
-            timings['swap_s'] = round(time.monotonic() - t, 3)
             if previous and not params.get('keep_previous', True):
                 with guard.cursor() as cur:
                     cur.execute('DROP DATABASE %s' % my.qi(previous))
@@ -654,17 +666,28 @@ def _restore(params, check_mode, now, t0, guard, tmp_base):
                 entry['id'] if entry else source, json.dumps(target), verification['summary'],
                 ', previous objects kept in %s' % json.dumps(previous) if previous else '',
                 _globals_note(result.get('globals'), False))
-        timings['total_s'] = round(time.monotonic() - t0, 3)
+        if not _drop_scratch(guard, scratch):
+            warnings.append('Could not drop the scratch database %s. The next db_restore run against this server '
+                            'drops it (it carries a runbook.ops marker), or drop it by hand.' % json.dumps(scratch))
+        scratch = None
+        laps.lap('switch_s')
+        laps.total('total_s')
         return result
     finally:
         if scratch is not None:
-            try:
-                with guard.cursor() as cur:
-                    cur.execute('DROP DATABASE IF EXISTS %s' % my.qi(scratch))
-                    cur.execute('SELECT RELEASE_LOCK(%s)', (scratch,))
-            except Exception:  # pylint: disable=broad-except
-                pass  # the next run sweeps it (marker, free lock)
+            _drop_scratch(guard, scratch)   # on a failure; when it cannot, the next run sweeps it (marker, free lock)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _drop_scratch(guard, scratch):
+    """Drop our scratch database and release its lock; False when the server refused (the next run sweeps it)."""
+    try:
+        with guard.cursor() as cur:
+            cur.execute('DROP DATABASE IF EXISTS %s' % my.qi(scratch))
+            cur.execute('SELECT RELEASE_LOCK(%s)', (scratch,))
+        return True
+    except Exception:  # pylint: disable=broad-except
+        return False
 
 
 def _plan_globals_only(params, guard, store, entry, manifest, tmp_base, extra):

@@ -303,7 +303,12 @@ database_properties:
   sample: {owner: app_owner, settings: 3, grants: 4, skipped: ['grant of CONNECT to "reporting" (the role does not
            exist here)']}
 timings:
-  description: Seconds spent in preflight, download, restore, verify, switch and in total (the RTO part).
+  description:
+    - Seconds spent in preflight, download, restore, verify, switch and in total (the RTO part), the same keys for
+      both engines; C(switch_s) is the drop of the scratch database with O(mode=verify), the move into the target
+      otherwise.
+    - With O(engine=mysql) each phase ends where the next begins, so the phases add up to C(total_s) (up to
+      rounding). Check mode returns C(preflight_s) only.
   returned: success
   type: dict
   sample: {preflight_s: 0.1, download_s: 2.0, restore_s: 10.2, verify_s: 0.4, switch_s: 0.1, total_s: 12.8}

@@ -17,6 +17,17 @@ def backup(run_module, my, db, store, **kw):
     return r
 
 
+PHASES = ('preflight_s', 'download_s', 'restore_s', 'verify_s', 'switch_s')
+
+
+def assert_phases_add_up(result):
+    """The PostgreSQL path's phase names, and phases that add up to the total (by construction, up to rounding)."""
+    t = result['timings']
+    assert set(t) == set(PHASES) | {'total_s'}, t
+    assert all(t[k] >= 0 for k in t), t
+    assert abs(sum(t[k] for k in PHASES) - t['total_s']) <= 0.01, t
+
+
 def objects(my, db):
     def q(statement):
         return sorted(r[0] for r in my.sql(statement, (db,)))
@@ -39,6 +50,7 @@ def test_round_trip_verify_replace_new(mariadb_server, run_module, tmp_path):
     v = run_module('db_restore', dict(my.params, store=store, mode='verify'))
     assert v.get('failed') is not True, v.get('msg')
     assert v['verification']['ok'] is True and v['backup_id'] == b['backup_id']
+    assert_phases_add_up(v)
     assert not [d for d in databases(my) if d.startswith('rbo_restore_')]
 
     # damage the live data, then replace
@@ -49,6 +61,7 @@ def test_round_trip_verify_replace_new(mariadb_server, run_module, tmp_path):
     assert r.get('failed') is not True, r.get('msg')
     assert counts(my, db) == before
     assert objects(my, db) == before_objects
+    assert_phases_add_up(r)
     prev = r['previous_db']
     assert prev.startswith(db + '_pre_restore_')
     assert counts(my, prev)['orders'] == 10 and 'extra' in counts(my, prev)
@@ -62,6 +75,7 @@ def test_round_trip_verify_replace_new(mariadb_server, run_module, tmp_path):
     assert n.get('failed') is not True, n.get('msg')
     assert counts(my, db + '_copy') == before
     assert objects(my, db + '_copy') == before_objects
+    assert_phases_add_up(n)
     assert not [d for d in databases(my) if d.startswith('rbo_restore_')]
     no_secret(n, my.password)
 
