@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -39,11 +40,19 @@ def load():
         return ' '.join(f.read().split()[:3])
 
 
-def timed(label, fn):
-    t = time.monotonic()
+def cpu_children():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def timed(label, fn, cpu=None):
+    t, c = time.monotonic(), cpu_children()
     out = fn()
     s = time.monotonic() - t
-    print('  %-52s %8.1f s' % (label, s), flush=True)
+    used = cpu_children() - c
+    if cpu is not None:
+        cpu.append(used)
+    print('  %-52s %8.1f s  (CPU of the processes it waited for %.1f s)' % (label, s, used), flush=True)
     return s, out
 
 
@@ -124,18 +133,18 @@ def main():
         target = target_dt.strftime('%Y-%m-%d %H:%M:%S.%f+00')
 
         # alternate the contenders (raw first) so neither always reads a cold repository; the best of each counts
-        mods, raws = [], []
+        mods, raws, mod_cpu, raw_cpu = [], [], [], []
         for round_ in range(1, ROUNDS + 1):
             raw_dir = os.path.join(base, 'raw%d' % round_)
             os.makedirs(raw_dir, 0o700)
             shutil.chown(raw_dir, 'postgres', 'postgres')
             raw_s, raw_count = timed('raw: pgbackrest restore + recovery + same query', lambda: raw_restore(
-                c, target, raw_dir, free_port()))
+                c, target, raw_dir, free_port()), raw_cpu)
             raws.append(raw_s)
             mod_dir = os.path.join(base, 'module%d' % round_)
             mod_s, res = timed('pitr_restore (check, restore, recover, verify, stop)', lambda: module(dict(
                 c.repo, stanza=c.stanza, data_dir=mod_dir, target_type='time', target=target, port=free_port(),
-                keep_running=False, process_max=PROCESS_MAX, verify_queries=[{'sql': VERIFY}])))
+                keep_running=False, process_max=PROCESS_MAX, verify_queries=[{'sql': VERIFY}])), mod_cpu)
             mods.append((mod_s, res))
             assert res['verifications'][0]['value'] == raw_count, (res['verifications'], raw_count)
         mod_s, res = min(mods, key=lambda m: m[0])
@@ -148,7 +157,12 @@ def main():
               'verified at %.1f s)' % ('module wall time (best of %d)' % ROUNDS, mod_s, res['plan']['check_s'],
                                        res['plan']['segments_scanned'], res['restore_s'], res['recovery_s'],
                                        res['verify_s']))
+        print('  %-52s %8.1f s   (Ansible start-up, pgbackrest info, the result, the final stop)'
+              % ('  outside the module\'s timed phases', mod_s - res['plan']['check_s'] - res['verify_s']))
         print('  %-52s %8.1f s' % ('raw wall time (best of %d)' % ROUNDS, raw_s))
+        print('  %-52s %8.2fx  (CPU seconds, median of the rounds: %.1f / %.1f; the recovered server is not counted)'
+              % ('CPU ratio module / raw', sorted(m / r for m, r in zip(mod_cpu, raw_cpu))[len(raw_cpu) // 2],
+                 sorted(mod_cpu)[len(mod_cpu) // 2], sorted(raw_cpu)[len(raw_cpu) // 2]))
         print('  %-52s %s / %s' % ('all rounds module / raw (s)', ' '.join('%.1f' % m[0] for m in mods),
                                    ' '.join('%.1f' % r for r in raws)))
         # on a shared, loaded machine one slow round moves the best-of ratio: show two steadier views as well
@@ -164,7 +178,12 @@ def main():
         out = os.path.join(RESULTS, 'pitr-%s.json' % time.strftime('%Y%m%dT%H%M%SZ', time.gmtime()))
         with open(out, 'w') as f:
             json.dump({'scale': SCALE, 'db_bytes': size, 'module_s': mod_s, 'raw_s': raw_s, 'ratio': ratio,
-                       'rounds': {'module_s': [m[0] for m in mods], 'raw_s': raws}, 'process_max': PROCESS_MAX,
+                       'rounds': {'module_s': [m[0] for m in mods], 'raw_s': raws, 'module_cpu_s': mod_cpu,
+                                  'raw_cpu_s': raw_cpu,
+                                  'module_phases': [{k: m[1][k] if k != 'check_s' else m[1]['plan'][k]
+                                                     for k in ('check_s', 'restore_s', 'recovery_s', 'verify_s')}
+                                                    for m in mods]},
+                       'process_max': PROCESS_MAX,
                        'load': load(),
                        'rpo_s': res['rpo_s'], 'dump_rpo_s': dump_rpo, 'target': target,
                        'last_replayed': res['last_replayed']}, f, indent=1)

@@ -5,7 +5,8 @@
 # ratio and the RPO achieved beside the dump-based RPO.
 # Environment: PITR_BENCH_SCALE (pgbench scale; 70 ~ 1 GB, the issue's size), PITR_BENCH_WORK_S (seconds of
 # workload after the full backup, at least 70), PITR_BENCH_ROUNDS (alternated rounds, the best of each counts; 3).
-# Both sides restore with the same --process-max (the module's default: one per CPU, at most 4).
+# Both sides restore with the same --process-max (the module's default: one per CPU, at most 4). Each side's CPU
+# seconds are printed beside its wall time: on a shared machine the load moves wall time, much less CPU time.
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/../.." && pwd)"
 VENV="${VENV:-$REPO/.venv}"

@@ -21,15 +21,19 @@ description:
   - Never touches the live cluster. Switching applications to the recovered cluster is left to the caller (the
     C(runbook.ops.pitr) role).
   - Names the new directory before writing into it - the marker C(<data_dir>.runbook_pitr.json) beside it records
-    the run (its process, its state, the scratch port and socket). Interrupted by SIGTERM, SIGINT or SIGHUP, it stops
-    the recovering cluster and fails naming the directory, left aside. A run killed outright leaves the marker in
-    state C(restoring) or C(recovering) (its cluster may still be recovering on O(port)).
+    the run (its process, its state, the scratch port and socket) and the process groups of C(pgbackrest restore)
+    and of the recovered cluster, each recorded before it starts. Interrupted by SIGTERM, SIGINT or SIGHUP, it stops
+    the restore or the recovering cluster and fails naming the directory, left aside. A run killed outright leaves
+    the marker in state C(restoring) or C(recovering); its C(pgbackrest restore) may still be writing into O(data_dir),
+    or its cluster still recovering on O(port).
   - The next run into the same O(data_dir) sweeps the leftover of an interrupted run (its process is gone and it
-    was never verified) - it stops its cluster, removes it and its temporary directories (the one holding the
-    repository secrets included) and lists it in RV(swept) - then restores. A verified restore, or one whose
-    verification failed, is never swept; a directory without the marker is never touched.
+    was never verified) - it first stops the recorded process groups still running (SIGTERM, then SIGKILL after a
+    bounded wait) and touches nothing unless they are gone, then stops its cluster, removes it and its temporary
+    directories (the one holding the repository secrets included) and lists it in RV(swept) with what it stopped -
+    then restores. A verified restore, or one whose verification failed, is never swept; a directory without the
+    marker is never touched.
   - With O(state=absent), stops and removes a data directory this module restored (it checks its marker file), in
-    any state but that of a run still in progress.
+    any state but that of a run still in progress; like the sweep, it stops a restore that outlived its run first.
 author:
   - runbook.ops maintainers (@runbook-ops)
 extends_documentation_fragment:
@@ -230,12 +234,14 @@ log:
 swept:
   description: The leftovers of interrupted runs into O(data_dir) removed before this restore (in check mode, the
     ones it would remove) - the directory, the state its marker was left in (C(restoring), C(recovering) or
-    C(interrupted)), when and by which process it was started, and its scratch port.
+    C(interrupted)), when and by which process it was started, its scratch port, and in C(stopped) what of it still
+    ran and was stopped first (see RV(stopped)).
   returned: O(state=present)
   type: list
   elements: dict
-  sample: [{"data_dir": "/var/lib/postgresql/15/pitr-20260131", "state": "recovering",
-            "created_at": "2026-01-31T14:10:00.000000Z", "pid": 4242, "port": 5499}]
+  sample: [{"data_dir": "/var/lib/postgresql/15/pitr-20260131", "state": "restoring",
+            "created_at": "2026-01-31T14:10:00.000000Z", "pid": 4242, "port": 5499,
+            "stopped": [{"process": "pgbackrest restore", "pgid": 4250, "processes": 4, "signal": "SIGTERM"}]}]
 marker:
   description: The marker file beside the restored directory (state C(verified), or C(unverified) after a failed
     verification).
@@ -247,6 +253,15 @@ removed:
   returned: O(state=absent)
   type: bool
   sample: true
+stopped:
+  description: With O(state=absent), what of the removed restore still ran and was stopped before anything was
+    removed - C(process) (C(pgbackrest restore), or C(restored cluster)), its process group C(pgid), the number of
+    C(processes) found, and C(signal), what ended it (C(SIGTERM), C(SIGKILL), C(pg_ctl stop -m <mode>); null in
+    check mode, where nothing is stopped).
+  returned: O(state=absent), when a marker was found
+  type: list
+  elements: dict
+  sample: [{"process": "pgbackrest restore", "pgid": 4250, "processes": 4, "signal": "SIGTERM"}]
 state_found:
   description: The state the marker of the removed directory was in (C(verified), C(unverified), C(restoring),
     C(recovering), C(interrupted)).

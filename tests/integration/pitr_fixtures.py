@@ -9,6 +9,8 @@ Fixtures (import them into the test module, the way the other *_fixtures.py are 
   s3_endpoint       parametrized over ``moto`` and ``seaweedfs``: the URL of a real S3 endpoint (plain HTTP)
   tls_ca            a CA and a server certificate for 127.0.0.1/localhost made with openssl
   s3_tls_front      nginx terminating TLS in front of SeaweedFS (pgBackRest's S3 driver speaks TLS only)
+  holding_proxy     a TCP relay in front of s3_tls_front that holds its clients once a byte budget is spent
+                    (a restore held in the middle of its download, deterministically)
   pitr_cluster      a PostgreSQL cluster of its own with archive_mode on, archiving through pgBackRest to
                     SeaweedFS behind the TLS front; its own stanza and bucket (a fresh one per test)
 Independent checks go through psql, boto3 and the pgbackrest CLI; never through the code under test.
@@ -23,6 +25,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import boto3
@@ -268,6 +271,94 @@ def s3_tls_front(seaweedfs_server, tls_ca):
     front.destroy()
 
 
+class HoldingProxy(object):
+    """A TCP relay on 127.0.0.1 to ``upstream_port`` (TLS passes through untouched) that can hold a client in the
+    middle of a download, deterministically: once armed with a budget, it passes at most that many bytes from the
+    server, then holds every connection open passing nothing more until :meth:`close` (``held`` is set then).
+    ``down`` counts the bytes passed from the server since the last :meth:`arm` (or the start)."""
+
+    def __init__(self, upstream_port):
+        self.upstream_port = upstream_port
+        self.lock = threading.Lock()
+        self.down = 0
+        self.budget = None
+        self.held = threading.Event()
+        self.closing = threading.Event()
+        self.socks = []
+        self.listener = socket.socket()
+        self.listener.bind(('127.0.0.1', 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+
+    def start(self):
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def arm(self, budget):
+        """From now on pass at most ``budget`` more bytes from the server (None: no limit)."""
+        with self.lock:
+            self.down = 0
+            self.budget = budget
+
+    def _accept(self):
+        while not self.closing.is_set():
+            try:
+                client, _addr = self.listener.accept()
+                server = socket.create_connection(('127.0.0.1', self.upstream_port), timeout=30)
+                server.settimeout(None)
+            except OSError:
+                continue
+            with self.lock:
+                self.socks += [client, server]
+            threading.Thread(target=self._pipe, args=(client, server, False), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(server, client, True), daemon=True).start()
+
+    def _pipe(self, src, dst, from_server):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if from_server:
+                    with self.lock:
+                        n = len(data) if self.budget is None else max(0, min(len(data), self.budget - self.down))
+                        self.down += n
+                    if n:
+                        dst.sendall(data[:n])
+                    if n < len(data):
+                        self.held.set()
+                        self.closing.wait()
+                        break
+                else:
+                    dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.closing.set()
+        with self.lock:
+            socks, self.socks = self.socks + [self.listener], []
+        for sock in socks:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def holding_proxy(s3_tls_front):
+    """A :class:`HoldingProxy` in front of the TLS front of SeaweedFS (closed at the end of the test)."""
+    proxy = HoldingProxy(s3_tls_front.port).start()
+    yield proxy
+    proxy.close()
+
+
 # --------------------------------------------------------------------------- PostgreSQL archiving via pgBackRest
 
 def pgbackrest_bin():
@@ -302,8 +393,10 @@ class PitrCluster(object):
                 's3_region': 'us-east-1', 's3_uri_style': 'path', 's3_key': self.seaweed.access_key,
                 's3_key_secret': self.seaweed.secret_key, 's3_ca_file': self.ca.ca_cert, 'repo_path': '/pgbr'}
 
-    def write_config(self, port=None, io_timeout=20):
+    def write_config(self, port=None, io_timeout=20, path=None):
+        """Write the pgbackrest.conf (``path``: another one, for a client of the same repository); returns it."""
         port = port or self.front.port
+        path = path or self.config
         text = '''[global]
 repo1-type=s3
 repo1-path=/pgbr
@@ -334,14 +427,15 @@ pg1-socket-path=%(sock)s
 ''' % {'bucket': self.bucket, 'port': port, 'key': self.seaweed.access_key, 'secret': self.seaweed.secret_key,
             'ca': self.ca.ca_cert, 'd': self.confdir, 'stanza': self.stanza, 'data': self.server.datadir,
             'pgport': self.server.port, 'sock': self.server.base, 'io': io_timeout}
-        with open(self.config, 'w') as f:
+        with open(path, 'w') as f:
             f.write(text)
-        os.chmod(self.config, 0o600)
+        os.chmod(path, 0o600)
         if os.geteuid() == 0:
             for dirpath, _dirs, files in os.walk(self.confdir):
                 shutil.chown(dirpath, 'postgres', 'postgres')
                 for n in files:
                     shutil.chown(os.path.join(dirpath, n), 'postgres', 'postgres')
+        return path
 
     def start(self):
         archive = "archive_command = '%s --config=%s --stanza=%s archive-push %%p'" % (

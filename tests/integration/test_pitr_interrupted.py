@@ -11,6 +11,9 @@ up to consistency, accepts connections in recovery and then waits before the fir
   the next run into the same data_dir sweeps it and lists it in ``swept``.
 - SIGKILL to the module: its recovering cluster keeps running on the scratch port; the directory is found by its
   marker: check mode reports it, ``state=absent`` stops and removes it (and the temporary config with the secret).
+- SIGKILL to the module while ``pgbackrest restore`` downloads (held in the middle by a proxy that stops passing
+  bytes once a budget is spent): the restore outlives the module, still running in the process group the marker
+  recorded before it started; ``state=absent`` stops that group (and checks it is gone) before removing anything.
 - SIGKILL to the recovering postgres: the module fails naming the directory; the next run sweeps it.
 In every case the live cluster is untouched: same postmaster, same data directory contents, still serving.
 """
@@ -27,6 +30,7 @@ import time
 
 import pytest
 
+from ansible_collections.runbook.ops.plugins.module_utils import pgbackrest as pb
 from conftest import REPO, VENV_BIN
 from pitr_fixtures import psql_port, stop_recovered
 from servers import free_port
@@ -181,11 +185,15 @@ def test_sigkill_mid_recovery_is_found_by_its_marker_and_removed(pitr_cluster, r
 
     dry = run_module('pitr_restore', _args(c, new_dir, port), check=True)
     assert dry.get('failed') is not True, dry.get('msg')
+    cluster = {'process': 'restored cluster', 'pgid': marker['cluster_group']['pgid'], 'signal': None}
+    assert [dict((k, s[k]) for k in cluster) for s in dry['swept'][0].pop('stopped')] == [cluster]
     assert dry['swept'] == [{'data_dir': new_dir, 'state': 'recovering', 'created_at': marker['created_at'],
                              'pid': marker['pid'], 'port': port}]
     gone = run_module('pitr_restore', _args(c, new_dir, port, state='absent'))
     assert gone.get('failed') is not True, gone.get('msg')
     assert gone['removed'] is True and gone['state_found'] == 'recovering'
+    assert [(s['process'], s['signal']) for s in gone['stopped']] == [('restored cluster', 'pg_ctl stop -m immediate')]
+    assert _group(marker['cluster_group']['pgid']) == []
     assert not os.path.exists(new_dir) and _read_marker(new_dir) is None
     assert not os.path.exists(marker['workdir']) and not os.path.exists(marker['socket_dir'])
     assert _live_state(c) == live
@@ -217,3 +225,73 @@ def test_recovering_postgres_killed_fails_naming_the_directory(pitr_cluster, run
         shutil.rmtree(other, ignore_errors=True)
     swept = run_module('pitr_restore', _args(c, new_dir, free_port()), check=True)
     assert [s['state'] for s in swept['swept']] == ['recovering']
+
+
+def _group(pgid):
+    """{pid: command name} of the live processes in process group ``pgid`` (read from /proc, independently)."""
+    found = {}
+    for name in os.listdir('/proc'):
+        try:
+            with open('/proc/%s/stat' % name) as f:
+                head, _sep, tail = f.read().rpartition(')')
+        except (OSError, ValueError):
+            continue
+        fields = tail.split()
+        if name.isdigit() and fields[0] not in ('Z', 'X') and fields[2] == str(pgid):
+            found[int(name)] = head.split('(', 1)[1]
+    return sorted(found.items())
+
+
+def _runner(argv, **kw):
+    env = dict(os.environ, **(kw.get('environ_update') or {}))
+    r = subprocess.run(argv, capture_output=True, text=True, env=env, cwd='/', check=False)
+    return r.returncode, r.stdout, r.stderr
+
+
+def test_sigkill_mid_restore_the_orphaned_pgbackrest_is_stopped_before_the_directory_goes(
+        pitr_cluster, holding_proxy, run_module, new_dir):
+    c = pitr_cluster
+    pg = c.server
+    pg.psql('CREATE TABLE orders (id int PRIMARY KEY)')
+    pg.psql('INSERT INTO orders SELECT generate_series(1, 100)')
+    # ~12 MiB that zstd cannot shrink: the download is far longer than the budget below
+    pg.psql('CREATE TABLE noise AS SELECT i, decode(md5(random()::text) || md5(random()::text) || md5(random()::text)'
+            " || md5(random()::text) || md5(random()::text) || md5(random()::text), 'hex') AS b "
+            'FROM generate_series(1, 130000) i')
+    c.pgbackrest('backup', '--type=full')
+    c.switch_wal()
+    live = _live_state(c)
+    # the module reads the repository through the proxy (pgBackRest waits an hour on a silent server)
+    config = c.write_config(port=holding_proxy.port, io_timeout=3600, path=os.path.join(c.confdir, 'held.conf'))
+    args = dict(stanza=c.stanza, config=config, data_dir=new_dir, target_type='latest', port=free_port(),
+                recovery_timeout=600)
+    # what the module reads before the restore starts (info, the reach check), measured: the restore gets 2 MiB more
+    holding_proxy.arm(None)
+    assert pb.info_report(dict(args, run_as='postgres', pgbackrest_bin='pgbackrest'), _runner)['reaches_target']
+    holding_proxy.arm(holding_proxy.down + 2 * 1024 * 1024)
+    proc = _start_module(args)
+    deadline = time.monotonic() + 300
+    while not (holding_proxy.held.is_set() and (_read_marker(new_dir) or {}).get('restore_group')):
+        assert proc.poll() is None, 'the module ended before the restore was held: %s %s' % proc.communicate()
+        assert time.monotonic() < deadline, 'the restore was not held within 300 s'
+        time.sleep(0.2)
+    marker = _read_marker(new_dir)
+    assert marker['state'] == 'restoring'
+    pgid = marker['restore_group']['pgid']
+    assert 'pgbackrest' in [name for _pid, name in _group(pgid)]
+    os.kill(marker['pid'], signal.SIGKILL)
+    proc.communicate(timeout=120)
+    # the race: the restore outlived its module and still holds the directory it writes into
+    assert 'pgbackrest' in [name for _pid, name in _group(pgid)] and os.listdir(new_dir)
+    assert _live_state(c) == live
+
+    gone = run_module('pitr_restore', dict(args, state='absent'))
+    assert gone.get('failed') is not True, gone.get('msg')
+    assert gone['removed'] is True and gone['state_found'] == 'restoring'
+    stopped, = gone['stopped']
+    assert stopped['process'] == 'pgbackrest restore' and stopped['pgid'] == pgid and stopped['processes'] >= 2
+    assert stopped['signal'] in ('SIGTERM', 'SIGKILL')
+    assert _group(pgid) == []                                  # nothing of the restore is left
+    assert not os.path.exists(new_dir) and _read_marker(new_dir) is None
+    assert not os.path.exists(marker['workdir'])
+    assert _live_state(c) == live

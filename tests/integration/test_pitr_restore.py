@@ -146,7 +146,8 @@ def test_target_after_the_archive_end_is_refused(pitr_cluster, run_module, new_d
     assert not os.path.exists(new_dir)
 
 
-@pytest.mark.parametrize('bad', ['2026-01-31 14:05:00', 'yesterday', '2026-02-30 10:00:00Z', "x'; DROP"])
+# every format rule is a unit test (test_pgbackrest_rules.py); here the module refuses before touching anything
+@pytest.mark.parametrize('bad', ['2026-01-31 14:05:00', "x'; DROP"])
 def test_wrong_target_time_format_is_refused(run_module, tmp_path, bad):
     d = str(tmp_path / 'never')
     r = run_module('pitr_restore', dict(stanza='nowhere', repo_path=str(tmp_path / 'repo'), data_dir=d,

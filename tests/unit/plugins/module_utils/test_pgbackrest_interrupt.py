@@ -75,7 +75,7 @@ def test_sweep_reports_in_check_mode_and_removes_only_what_the_run_made(tmp_path
     os.makedirs(foreign)
     _marker(d, 'recovering', workdir=work, socket_dir=foreign)
     record = {'data_dir': d, 'state': 'recovering', 'created_at': '2026-01-31T14:00:00.000000Z', 'pid': 1,
-              'port': 5499}
+              'port': 5499, 'stopped': []}
     runner = Runner()
     assert pb.sweep_leftover(d, PARAMS, runner, check_mode=True) == [record]
     assert os.path.isdir(d) and os.path.isdir(work) and pb.read_marker(d)
@@ -134,7 +134,7 @@ def test_remove_needs_the_marker_and_takes_the_log(tmp_path):
     assert pb.remove(dict(PARAMS, data_dir=d), Runner(), check_mode=True)['state_found'] == 'verified'
     assert os.path.isdir(d)
     r = pb.remove(dict(PARAMS, data_dir=d), Runner())
-    assert r == {'changed': True, 'data_dir': d, 'removed': True, 'state_found': 'verified'}
+    assert r == {'changed': True, 'data_dir': d, 'removed': True, 'state_found': 'verified', 'stopped': []}
     assert os.listdir(str(tmp_path)) == []
     assert pb.remove(dict(PARAMS, data_dir=d), Runner())['changed'] is False
 
