@@ -1,5 +1,6 @@
 """mysql1 after seed 000's runbook: the data in MariaDB and S3, the app's cache and its restart."""
 import json
+import os
 
 testinfra_hosts = ['s0-mysql1']
 FINGERPRINT = "SELECT CONCAT(COUNT(*), ':', SUM(CRC32(CONCAT(id, ':', name, ':', value)))) FROM indicators"
@@ -52,13 +53,34 @@ def test_nightly_backups_in_s3_with_30_day_retention(host):
     assert rows == {'indicators': 1000, 'connectors': 20}
 
 
-def test_cache_cleared_and_app_restarted(host):
+def _pm2_app(host):
+    out = host.check_output('pm2 jlist')
+    procs = json.loads([line for line in out.splitlines() if line.lstrip().startswith('[')][-1])
+    return [p for p in procs if p['name'] == 'yeto-platform'][0]
+
+
+def test_cache_dir_emptied_other_files_kept(host):
     cache = host.file('/srv/yeto-platform/.cache')
     assert cache.is_directory and cache.listdir() == []
-    before = host.file('/root/yeto_invocation_before').content_string.strip()
-    now = host.check_output('systemctl show --value --property=InvocationID yeto-platform')
-    assert before and now and now != before
-    assert host.service('yeto-platform').is_running
+    assert host.file('/srv/yeto-platform/current/server.js').exists
+    assert host.file('/srv/yeto-platform/history.jsonl').exists
+
+
+def test_cache_clear_counted_the_apps_files():
+    """The lab's two warm files and trpc-dashboard.json, written by the app for the tRPC call before the clear."""
+    path = os.path.join(os.environ['MOLECULE_EPHEMERAL_DIRECTORY'], 'reports', 'cache_flush.json')
+    with open(path) as f:
+        d = json.load(f)['hosts']['s0-mysql1']['dir']
+    assert d['cleared'] is True and d['entries'] == 3 and d['service'] == 'yeto-platform'
+
+
+def test_pm2_app_restarted_after_the_clear(host):
+    before = json.loads(host.file('/root/pm2_before.json').content_string)
+    app = _pm2_app(host)
+    assert app['pm2_env']['status'] == 'online'
+    assert app['pid'] != before['pid']
+    assert app['pm2_env']['restart_time'] == before['restart_time'] + 1
+    assert not host.service('yeto-platform').is_running      # the lab's systemd stand-in stays stopped
     assert host.check_output('curl -fsS http://127.0.0.1:3000/') == '<h1>YETO</h1>'
 
 
