@@ -6,7 +6,8 @@
 #   2. runbook.ops queue_control action=clean (module_utils/queues.py: the same Lua script through PyPI bullmq)
 # For each: jobs/s and the worst PING round trip; then the ratio against the target (>= 1.0x the Node
 # way's jobs/s with the worst PING <= 15 ms).
-# Environment: BENCH_JOBS (200000; 1000000 for the 1M), BENCH_BATCH (1000), BENCH_JSON (a path to also
+# Environment: BENCH_JOBS (200000; 1000000 for the 1M), BENCH_BATCH (1000), BENCH_IN_FLIGHT (clean calls
+# queue_control keeps in flight, default its CLEAN_IN_FLIGHT; 1 = the plain loop), BENCH_JSON (a path to also
 # write the numbers to), BENCH_NICE (-10 when root). Needs node and npm (the pinned npm bullmq is installed into
 # .build/bullmq like the integration tests do).
 set -euo pipefail

@@ -448,6 +448,48 @@ async def _move_in_batches(call, limit, batch):
     return moved_calls
 
 
+# BullMQ clean script calls kept in flight at once: while Redis runs one call, the reply of the other is read and
+# the next call is already queued, so Redis is never idle between calls (a round trip, the reply's parsing and the
+# event loop's turn no longer add to every batch). Each call is still the library's one atomic script over at most
+# batch_size jobs; another client waits at most for the call running and the one queued behind it.
+CLEAN_IN_FLIGHT = 2
+
+
+async def _clean_in_batches(call, limit, batch, in_flight=None):
+    """Run ``call(n)`` (one BullMQ clean script over up to n jobs, returning the removed ids) until a call removes
+    fewer than it was asked (nothing left) or ``limit`` jobs (0: no limit) were asked for, with up to ``in_flight``
+    calls outstanding on their own connections. Returns how many jobs were removed.
+
+    Calls are atomic and each takes the oldest jobs still there, so concurrent calls never remove a job twice; the
+    jobs asked for never exceed ``limit``. On an error the outstanding calls are awaited and the error raised."""
+    in_flight = in_flight or CLEAN_IN_FLIGHT
+    removed, asked, done = 0, 0, False
+    pending = set()
+    try:
+        while True:
+            while not done and len(pending) < in_flight and (not limit or asked < limit):
+                n = batch if not limit else min(batch, limit - asked)
+                asked += n
+                pending.add(asyncio.ensure_future(_sized(call, n)))
+            if not pending:
+                return removed
+            finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in finished:
+                ids, n = task.result()
+                removed += len(ids)
+                if len(ids) < n:
+                    done = True
+    finally:
+        if pending:
+            await asyncio.wait(pending)
+            for task in pending:
+                task.exception()  # retrieved: the first error is the one raised
+
+
+async def _sized(call, n):
+    return (await call(n)) or [], n
+
+
 async def _bullmq_action(s, params, name, check_mode, warn):
     action = params['action']
     q = s.queue(name)
@@ -477,15 +519,7 @@ async def _bullmq_action(s, params, name, check_mode, warn):
         rec['affected'] = min(older, limit) if limit else older
         rec['changed'] = rec['affected'] > 0
         if rec['changed'] and not check_mode:
-            removed, remaining = 0, limit if limit else None
-            while remaining is None or remaining > 0:
-                n = batch if remaining is None else min(batch, remaining)
-                ids = await q.clean(grace_ms, n, state)
-                removed += len(ids)
-                if remaining is not None:
-                    remaining -= len(ids)
-                if len(ids) < n:
-                    break
+            removed = await _clean_in_batches(lambda n: q.clean(grace_ms, n, state), limit, batch)
             rec['affected'] = removed
             rec['changed'] = removed > 0
     elif action == 'retry':

@@ -150,6 +150,19 @@ class CeleryBroker(object):
                     queues.add(name)
         return queues
 
+    def routes(self):
+        """{(exchange, routing_key): {queue, ...}} from the kombu bindings (``_kombu.binding.<exchange>``)."""
+        out = {}
+        for key in self.client.scan_iter(match=BINDING_PREFIX + '*', count=1000):
+            k = key.decode('utf-8', 'replace') if isinstance(key, bytes) else key
+            exchange = k[len(BINDING_PREFIX):]
+            for member in self.client.sscan_iter(key, count=1000):
+                member = member.decode('utf-8', 'replace') if isinstance(member, bytes) else member
+                parts = member.split(SEP)
+                if len(parts) >= 3 and not is_internal_queue(parts[-1]):
+                    out.setdefault((exchange, parts[0]), set()).add(parts[-1])
+        return out
+
     def unacked(self):
         """(total, {queue: n} or None)."""
         total = int(self.client.hlen(UNACKED_KEY))
@@ -184,6 +197,56 @@ class CeleryBroker(object):
                     if w in out:
                         out[w][method] = len(tasks or [])
         return out
+
+
+def busy_by_queue(replies, names, routes):
+    """{queue: tasks} of ``names`` among ``inspect active/reserved`` replies ({worker: [task info]}).
+
+    A task belongs to queue Q when its delivery routing key is Q (the default exchange), or when ``routes`` (from
+    the kombu bindings: {(exchange, routing_key): {queues}}) binds its exchange and routing key to Q."""
+    busy = dict((name, 0) for name in names)
+    for tasks in (replies or {}).values():
+        for task in tasks or []:
+            info = (task or {}).get('delivery_info') or {}
+            key = info.get('routing_key')
+            queues = set(routes.get((info.get('exchange') or '', key), ()))
+            if key in busy:
+                queues.add(key)
+            for name in queues & set(busy):
+                busy[name] += 1
+    return busy
+
+
+def _wait_idle(broker, names, targets, seconds, records):
+    """Wait (bounded) until no worker of ``targets`` runs or holds prefetched a task of ``names``; raise a
+    QueueError naming the first busy queue when ``seconds`` are over (the queues stay paused)."""
+    import time
+    routes = broker.routes()
+    deadline = time.monotonic() + seconds
+    while True:
+        busy = dict((name, 0) for name in names)
+        silent = set()
+        for method in ('active', 'reserved'):
+            replies = broker._inspect(method, limit=len(targets), destination=targets)
+            silent.update(set(targets) - set(replies))  # a solo-pool worker answers only between tasks
+            for name, n in busy_by_queue(replies, names, routes).items():
+                busy[name] += n
+        for rec in records:
+            rec['active_left'] = busy.get(rec['name'], 0)
+        left = [(name, n) for name, n in busy.items() if n]
+        if not left and not silent:
+            return
+        if time.monotonic() >= deadline:
+            if left:
+                name, n = left[0]
+                raise QueueError('Could not drain queue %s: %d task(s) still active or reserved on the Celery '
+                                 'workers after %d s; the queue stays paused. Resume it (action: resume) or wait '
+                                 'longer (wait_active_s).' % (name, n, seconds), queues=records)
+            raise QueueError('Could not drain queue %s: worker(s) %s did not answer within %d s (busy in a solo '
+                             'pool?); the queue stays paused. Resume it (action: resume) or wait longer '
+                             '(wait_active_s).' % (', '.join(names), ', '.join(sorted(silent)), seconds),
+                             queues=records)
+        time.sleep(0.5)
 
 
 def _records(broker, names, workers):
@@ -304,6 +367,8 @@ def celery_control(params, names, check_mode, warn):
                         conn.default_channel.queue_purge(name)
             rec['ready_after'] = ready if check_mode else broker.ready(name)[0]
             records.append(rec)
+        if action == 'pause' and params.get('wait_active_s') and targets and not check_mode:
+            _wait_idle(broker, names, targets, params['wait_active_s'], records)
     except (redis_exceptions.RedisError, OSError) as exc:
         raise error_from_redis(exc, params, '%s the Celery queues' % action)
     except QueueError as exc:

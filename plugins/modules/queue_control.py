@@ -67,6 +67,8 @@ options:
     description:
       - Jobs per BullMQ script call (1 to 100000). Each call blocks Redis while it runs, about a millisecond per
         few hundred jobs.
+      - O(action=clean) keeps two calls in flight (Redis runs the next one while the reply of the previous one is
+        read), so another client waits at most for the call running and the one queued behind it.
     type: int
     default: 1000
   include_delayed:
@@ -80,8 +82,11 @@ options:
     type: str
   wait_active_s:
     description:
-      - With O(action=pause) (BullMQ), wait up to this many seconds for the active jobs to finish; fail, naming
+      - With O(action=pause), wait up to this many seconds for the active jobs to finish; fail, naming
         the queue and leaving it paused, when some are still active. V(0) does not wait.
+      - Celery - waits until the addressed workers run and hold prefetched no task of the queue (C(inspect active)
+        and C(reserved); a task belongs to the queue by its routing key or the kombu bindings). A worker with the
+        solo pool answers only between tasks, and the wait goes on while it does not answer.
     type: int
     default: 0
   max_stalled_count:
@@ -193,7 +198,7 @@ queues:
       type: bool
       sample: true
     active_left:
-      description: BullMQ jobs still active when O(wait_active_s) was over.
+      description: Jobs still active when O(wait_active_s) was over (Celery - active or reserved tasks of the queue).
       type: int
       sample: 0
     job_ids:
