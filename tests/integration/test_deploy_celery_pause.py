@@ -9,7 +9,8 @@ from __future__ import annotations
 # records at each probe Celery's own view (inspect active_queues of the worker), the broker list (LLEN) and the
 # tasks the worker started. So: the worker stops consuming during the deploy (the task sent during it waits in the
 # broker), consumes again after the resume phase and runs it; a deploy that fails its health gate rolls back and
-# resumes the queue in its rescue. Two ansible-playbook runs, one worker.
+# resumes the queue in its rescue; a second worker that never consumed the queue is not made to by the resume.
+# Two ansible-playbook runs, two workers.
 
 import http.server
 import json
@@ -61,10 +62,11 @@ class GateServer(object):
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={'poll_interval': 0.1}, daemon=True)
         self.thread.start()
 
-    def consuming(self):
-        """The queues the worker consumes, from Celery's own inspect (answers as soon as the one worker replied)."""
-        replies = self.cw.app.control.inspect(destination=[self.node], limit=1, timeout=10).active_queues() or {}
-        return sorted(q['name'] for q in replies.get(self.node) or [])
+    def consuming(self, node=None):
+        """The queues a worker consumes, from Celery's own inspect (answers as soon as that worker replied)."""
+        node = node or self.node
+        replies = self.cw.app.control.inspect(destination=[node], limit=1, timeout=10).active_queues() or {}
+        return sorted(q['name'] for q in replies.get(node) or [])
 
     def handle_path(self, path):
         if path.startswith('/send'):
@@ -88,6 +90,7 @@ class GateServer(object):
 def gate(celery_workers, redis_server, app_root):
     queue = 'rbo-dc-' + uuid.uuid4().hex[:6]
     celery_workers.start('dc', [queue])
+    celery_workers.start('dcother', [queue + '-other'])   # never consumed the deployed app's queue
     server = GateServer(celery_workers, redis_server, app_root, queue, 'dc@rbo')
     yield server
     server.close()
@@ -119,6 +122,8 @@ def test_deploy_pauses_celery_workers_and_resumes_them_also_in_the_rescue(
     # resumed by the resume phase: the worker consumes the queue again and runs the task (none lost)
     wait_for(lambda: 'during-1' in [line[0] for line in processed(celery_workers.log)], what='the task to run')
     assert gate.consuming() == [q]
+    # the resume added the queue back to the worker the pause cancelled, not to every live worker
+    assert gate.consuming('dcother@rbo') == [q + '-other']
     host = json.loads((reports / ('deploy-app-%s.json' % R2)).read_text())['hosts'][0]
     assert host['queues_paused'] == [q] and host['queues_resumed'] == [q] and host['queues_left_paused'] == []
     assert redis_server.password not in out
