@@ -28,6 +28,10 @@ that failed (a rescue), the report and notifications once. Before the verdict mo
 were three: at 200 hosts, two runs each side by side at a load average of 15-25 on 2 CPUs, health/ping went from
 2.22x and 2.43x to 1.97x and 2.08x in wall time; the CPU ratio stayed about 1.8x (a skipped task's worker costs
 the controller's dispatch loop time more than CPU; the rest is the health_check module's own start-up).
+That start-up imported every probe-type file (15 files and the client code they use, compiled from source in
+each AnsiballZ run); a run now imports only the files of its checks' types (health.load_types_for): with one
+disk or tcp probe, `python -X importtime` of the module put the collection's own imports at about 190 ms before
+and 25 ms after (20 runs each, load average 5-6 on 2 CPUs), and 29 fewer modules.
 """
 
 from __future__ import annotations

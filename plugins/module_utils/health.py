@@ -4,8 +4,9 @@
 """The runner, the grading and the probe-type registry behind ``health_check``.
 
 Every check type lives in its own ``module_utils/health_<type>.py`` and declares a :class:`probe.ProbeType`
-(its probe, metrics, options, requirements); :data:`EXTRA_PROBE_TYPES` lists them all, the built-in ones first,
-and :func:`register` joins each to the argspec, the validation and the grading here.  A probe is a function
+(its probe, metrics, options, requirements); :data:`PROBE_TYPE_FILES` lists them all, the built-in ones first,
+and :func:`register` joins each to the argspec, the validation and the grading here.  A type file is imported
+when first needed: a ``health_check`` run imports only the files of its checks' types (:func:`load_types_for`).  A probe is a function
 ``run(check) -> ProbeResult`` that measures a target and returns its metrics, plus any "hard" findings (an
 HTTP status that was not expected, an expired certificate).  It raises :class:`ProbeError` when it cannot run
 at all.  :func:`run_checks` runs the probes in a thread pool, never lets an exception escape, grades every
@@ -24,25 +25,12 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 import threading
 import time
+import types
 
 from ansible_collections.runbook.ops.plugins.module_utils import probe as probe_base
-from ansible_collections.runbook.ops.plugins.module_utils import health_backup_age
-from ansible_collections.runbook.ops.plugins.module_utils import health_cpu
-from ansible_collections.runbook.ops.plugins.module_utils import health_disk
-from ansible_collections.runbook.ops.plugins.module_utils import health_http
-from ansible_collections.runbook.ops.plugins.module_utils import health_load
-from ansible_collections.runbook.ops.plugins.module_utils import health_log
-from ansible_collections.runbook.ops.plugins.module_utils import health_memory
-from ansible_collections.runbook.ops.plugins.module_utils import health_mysql
-from ansible_collections.runbook.ops.plugins.module_utils import health_postgres
-from ansible_collections.runbook.ops.plugins.module_utils import health_process
-from ansible_collections.runbook.ops.plugins.module_utils import health_queue
-from ansible_collections.runbook.ops.plugins.module_utils import health_redis
-from ansible_collections.runbook.ops.plugins.module_utils import health_tcp
-from ansible_collections.runbook.ops.plugins.module_utils import health_tls
-from ansible_collections.runbook.ops.plugins.module_utils import health_wal
 from ansible_collections.runbook.ops.plugins.module_utils import redaction
 
 # The probe vocabulary is probe.py's (shared with every probe type).
@@ -58,16 +46,16 @@ DEFAULT_DELAY = 5
 # a probe still running this long after its timeout is abandoned and graded critical
 DEADLINE_GRACE = probe_base.DEADLINE_GRACE
 
-# The registry, filled by register() from EXTRA_PROBE_TYPES below: the check types, every metric a type may be
-# graded on (its direction and its default thresholds; None: measured and reported, graded only when the user
-# sets thresholds; defaults come from the threshold tables of the runbooks in shared/seeds), the options each
-# type takes, its probe, and the metrics that measure the same thing in other units (thresholds may name only
-# one of them, and naming one drops the defaults of the others).
-CHECK_TYPES = ()
-METRICS = {}
-TYPE_OPTIONS = {}
-PROBES = {}
-ALTERNATIVE_METRICS = {}
+# The registry tables, filled by register() from the probe types of PROBE_TYPE_FILES (see "registry" below): the
+# check types, every metric a type may be graded on (its direction and its default thresholds; None: measured and
+# reported, graded only when the user sets thresholds; defaults come from the threshold tables of the runbooks in
+# shared/seeds), the options each type takes, its probe, and the metrics that measure the same thing in other
+# units (thresholds may name only one of them, and naming one drops the defaults of the others).  They are built
+# when first used: CHECK_TYPES, METRICS, TYPE_OPTIONS, PROBES, ALTERNATIVE_METRICS, EXTRA_PROBE_TYPES and
+# EXTRA_TYPES_BY_NAME, read as attributes of this module, hold every type (reading one imports every type file);
+# a module run that called load_types_for() uses the tables of its own types until then.
+REGISTRY_TABLES = ('CHECK_TYPES', 'METRICS', 'TYPE_OPTIONS', 'PROBES', 'ALTERNATIVE_METRICS', 'EXTRA_PROBE_TYPES',
+                   'EXTRA_TYPES_BY_NAME')
 COMMON_OPTIONS = ('name', 'type', 'thresholds', 'timeout')
 
 HealthConfigError = probe_base.HealthConfigError
@@ -81,13 +69,14 @@ ProbeResult = probe_base.ProbeResult
 def check_suboptions():
     """Suboptions of one element of ``checks``: the union of every type's options (without defaults: in the
     union a default would leak into checks of other types; each type applies its own)."""
+    reg = _registry()
     opts = dict(
         name=dict(type='str', required=True),
-        type=dict(type='str', required=True, choices=list(CHECK_TYPES)),
+        type=dict(type='str', required=True, choices=list(reg.CHECK_TYPES)),
         thresholds=dict(type='dict'),
         timeout=dict(type='float', default=DEFAULT_TIMEOUT),
     )
-    for ptype in EXTRA_PROBE_TYPES:
+    for ptype in reg.EXTRA_PROBE_TYPES:
         for key, spec in ptype.suboptions.items():
             spec = {k: v for k, v in spec.items() if k not in ('default', 'required')}
             if key in opts and opts[key] != spec:
@@ -99,7 +88,7 @@ def check_suboptions():
 
 def argument_spec():
     required_if, mutually_exclusive, required_by, required_together = [], [], {}, []
-    for ptype in EXTRA_PROBE_TYPES:
+    for ptype in _registry().EXTRA_PROBE_TYPES:
         if ptype.required:
             required_if.append(('type', ptype.name, ptype.required, True) if ptype.required_any
                                else ('type', ptype.name, ptype.required))
@@ -142,7 +131,8 @@ def normalize_thresholds(check_type, thresholds, check_name='?'):
     grading of that metric off); levels must be numbers and ordered by the metric's
     direction.  Returns ``{metric: {'warning': x|None, 'critical': y|None}}``.
     """
-    known = METRICS.get(check_type, {})
+    reg = _registry()
+    known = reg.METRICS.get(check_type, {})
     effective = {m: dict(levels) for m, (dummy, levels) in known.items() if levels}
     if thresholds is None:
         thresholds = {}
@@ -182,7 +172,7 @@ def normalize_thresholds(check_type, thresholds, check_name='?'):
             effective.pop(metric, None)
         else:
             effective[metric] = clean
-    alternatives = ALTERNATIVE_METRICS.get(check_type, ())
+    alternatives = reg.ALTERNATIVE_METRICS.get(check_type, ())
     named = [m for m in alternatives if m in thresholds]
     if len(named) > 1:
         raise HealthConfigError("check '%s': thresholds name %s, which measure the same thing; give only one of them"
@@ -197,6 +187,7 @@ def normalize_thresholds(check_type, thresholds, check_name='?'):
 def normalize_checks(checks):
     """Validate the ``checks`` option beyond what the argspec can say; returns new dicts
     holding only the options that apply to each check's type, plus ``_thresholds``."""
+    reg = _registry()
     seen = {}
     duplicates = []
     for check in checks:
@@ -213,13 +204,13 @@ def normalize_checks(checks):
         name = check['name']
         if not str(name).strip():
             raise HealthConfigError('every check needs a non-empty name')
-        allowed = set(COMMON_OPTIONS) | set(TYPE_OPTIONS.get(ctype, ()))
+        allowed = set(COMMON_OPTIONS) | set(reg.TYPE_OPTIONS.get(ctype, ()))
         foreign = sorted(k for k, v in check.items() if v is not None and k not in allowed
                          and not (k == 'thresholds' and not v))
         if foreign:
             raise HealthConfigError("check '%s' (type %s) does not take option(s) %s; options for %s: %s"
                                     % (name, ctype, ', '.join(foreign), ctype,
-                                       ', '.join(sorted(TYPE_OPTIONS.get(ctype, ()))) or 'none'))
+                                       ', '.join(sorted(reg.TYPE_OPTIONS.get(ctype, ()))) or 'none'))
         timeout = _number(check.get('timeout') if check.get('timeout') is not None else DEFAULT_TIMEOUT,
                           "check '%s': timeout" % name)
         if timeout <= 0:
@@ -228,8 +219,8 @@ def normalize_checks(checks):
             raise HealthConfigError("check '%s': port must be between 1 and 65535, got %s" % (name, check['port']))
         new = {k: v for k, v in check.items() if k in allowed and v is not None}
         new['timeout'] = timeout
-        if ctype in EXTRA_TYPES_BY_NAME and EXTRA_TYPES_BY_NAME[ctype].validate:
-            EXTRA_TYPES_BY_NAME[ctype].validate(new)
+        if ctype in reg.EXTRA_TYPES_BY_NAME and reg.EXTRA_TYPES_BY_NAME[ctype].validate:
+            reg.EXTRA_TYPES_BY_NAME[ctype].validate(new)
         new['_thresholds'] = normalize_thresholds(ctype, check.get('thresholds'), name)
         normalized.append(new)
     return normalized
@@ -237,7 +228,7 @@ def normalize_checks(checks):
 
 def check_requirements(checks):
     """``(library, import_error)`` for the first missing library that the checks need, else None."""
-    for ptype in EXTRA_PROBE_TYPES:
+    for ptype in _registry().EXTRA_PROBE_TYPES:
         mine = [c for c in checks if c['type'] == ptype.name]
         missing = ptype.requirement(mine) if mine and ptype.requirement else None
         if missing:
@@ -277,7 +268,7 @@ def grade_metrics(check_type, metrics, thresholds):
     hidden by an ok or warning metric graded after it."""
     status = OK
     reasons = []
-    known = METRICS.get(check_type, {})
+    known = _registry().METRICS.get(check_type, {})
     for metric in sorted(thresholds):
         direction = known.get(metric, (HIGHER, None))[0]
         value = metrics.get(metric)
@@ -350,7 +341,7 @@ redact_urls = redaction.redact_urls
 def secrets_of(check):
     """Every secret value a check holds (passwords, header values, URL passwords and tokens, and the values of
     the options its type declares secret)."""
-    extra = EXTRA_TYPES_BY_NAME.get(check.get('type'))
+    extra = _registry().EXTRA_TYPES_BY_NAME.get(check.get('type'))
     return probe_base.secrets_of(check, extra.secrets if extra else ())
 
 
@@ -372,52 +363,193 @@ def _redact_values(value, check):
 
 # --------------------------------------------------------------------------- registry
 
-# Every probe type, each in its own module_utils/health_<type>.py declaring a probe.ProbeType (see probe.py): one
-# import at the top of this file and one entry here.  The built-in types come first (the order of the choices).
-# (The name is older than the move of the built-in types out of this file.)
-EXTRA_PROBE_TYPES = (
-    health_http.PROBE_TYPE,
-    health_tcp.PROBE_TYPE,
-    health_postgres.PROBE_TYPE,
-    health_redis.PROBE_TYPE,
-    health_disk.PROBE_TYPE,
-    health_memory.PROBE_TYPE,
-    health_load.PROBE_TYPE,
-    health_tls.PROBE_TYPE,
-    health_backup_age.PROBE_TYPE,
-    health_cpu.PROBE_TYPE,
-    health_log.PROBE_TYPE,
-    health_mysql.PROBE_TYPE,
-    health_process.PROBE_TYPE,
-    health_queue.PROBE_TYPE,
-    health_wal.PROBE_TYPE,
+# Every probe type lives in its own module_utils/health_<type>.py declaring a probe.ProbeType (see probe.py): one
+# loader below (a function holding the import: the type file is imported only when a run uses the type, while
+# AnsiballZ, whose dependency finder reads every import statement of this file, function bodies included, ships
+# every type file) and one entry in PROBE_TYPE_FILES.  The built-in types come first (the order of the choices).
+# pylint: disable=import-outside-toplevel
+
+def _health_http():
+    from ansible_collections.runbook.ops.plugins.module_utils import health_http
+    return health_http.PROBE_TYPE
+
+
+def _health_tcp():
+    from ansible_collections.runbook.ops.plugins.module_utils import health_tcp
+    return health_tcp.PROBE_TYPE
+
+
+def _health_postgres():
+    from ansible_collections.runbook.ops.plugins.module_utils import health_postgres
+    return health_postgres.PROBE_TYPE
+
+
+def _health_redis():
+    from ansible_collections.runbook.ops.plugins.module_utils import health_redis
+    return health_redis.PROBE_TYPE
+
+
+def _health_disk():
+    from ansible_collections.runbook.ops.plugins.module_utils import health_disk
+    return health_disk.PROBE_TYPE
+
+
+def _health_memory():
+    from ansible_collections.runbook.ops.plugins.module_utils import health_memory
+    return health_memory.PROBE_TYPE
+
+
+def _health_load():
+    from ansible_collections.runbook.ops.plugins.module_utils import health_load
+    return health_load.PROBE_TYPE
+
+
+def _health_tls():
+    from ansible_collections.runbook.ops.plugins.module_utils import health_tls
+    return health_tls.PROBE_TYPE
+
+
+def _health_backup_age():
+    from ansible_collections.runbook.ops.plugins.module_utils import health_backup_age
+    return health_backup_age.PROBE_TYPE
+
+
+def _health_cpu():
+    from ansible_collections.runbook.ops.plugins.module_utils import health_cpu
+    return health_cpu.PROBE_TYPE
+
+
+def _health_log():
+    from ansible_collections.runbook.ops.plugins.module_utils import health_log
+    return health_log.PROBE_TYPE
+
+
+def _health_mysql():
+    from ansible_collections.runbook.ops.plugins.module_utils import health_mysql
+    return health_mysql.PROBE_TYPE
+
+
+def _health_process():
+    from ansible_collections.runbook.ops.plugins.module_utils import health_process
+    return health_process.PROBE_TYPE
+
+
+def _health_queue():
+    from ansible_collections.runbook.ops.plugins.module_utils import health_queue
+    return health_queue.PROBE_TYPE
+
+
+def _health_wal():
+    from ansible_collections.runbook.ops.plugins.module_utils import health_wal
+    return health_wal.PROBE_TYPE
+
+
+PROBE_TYPE_FILES = (
+    ('http', _health_http),
+    ('tcp', _health_tcp),
+    ('postgres', _health_postgres),
+    ('redis', _health_redis),
+    ('disk', _health_disk),
+    ('memory', _health_memory),
+    ('load', _health_load),
+    ('tls_cert', _health_tls),
+    ('backup_age', _health_backup_age),
+    ('cpu', _health_cpu),
+    ('log', _health_log),
+    ('mysql', _health_mysql),
+    ('process', _health_process),
+    ('queue', _health_queue),
+    ('wal_archive', _health_wal),
 )
-EXTRA_TYPES_BY_NAME = {}
+TYPE_NAMES = tuple(name for name, dummy in PROBE_TYPE_FILES)
+_run_tables = None       # the tables of the types load_types() loaded for one run, until every type is loaded
+
+
+def _registry():
+    """The registry tables to use: this module (every type; the first read imports them all, see __getattr__)
+    once every type is loaded or when no run chose its types, else the tables of the run's types."""
+    if _run_tables is not None and 'EXTRA_PROBE_TYPES' not in globals():
+        return _run_tables
+    return sys.modules[__name__]
+
+
+def __getattr__(name):
+    """The registry tables, built with every type on first read."""
+    if name in REGISTRY_TABLES:
+        load_types()
+        return globals()[name]
+    raise AttributeError('module %s has no attribute %s' % (__name__, name))
+
+
+def _add(tables, ptype):
+    if ptype.name in tables.CHECK_TYPES:
+        raise ValueError('health check type %s is registered twice' % ptype.name)
+    tables.CHECK_TYPES = tables.CHECK_TYPES + (ptype.name,)
+    tables.METRICS[ptype.name] = dict(ptype.metrics)
+    tables.TYPE_OPTIONS[ptype.name] = ptype.options
+    tables.PROBES[ptype.name] = ptype.run
+    if ptype.alternatives:
+        tables.ALTERNATIVE_METRICS[ptype.name] = ptype.alternatives
+    tables.EXTRA_TYPES_BY_NAME[ptype.name] = ptype
 
 
 def register(ptype):
-    """Add a :class:`probe.ProbeType` to the tables above (at import time, from EXTRA_PROBE_TYPES)."""
-    global CHECK_TYPES  # pylint: disable=global-statement
-    if ptype.name in CHECK_TYPES:
-        raise ValueError('health check type %s is registered twice' % ptype.name)
-    CHECK_TYPES = CHECK_TYPES + (ptype.name,)
-    METRICS[ptype.name] = dict(ptype.metrics)
-    TYPE_OPTIONS[ptype.name] = ptype.options
-    PROBES[ptype.name] = ptype.run
-    if ptype.alternatives:
-        ALTERNATIVE_METRICS[ptype.name] = ptype.alternatives
-    EXTRA_TYPES_BY_NAME[ptype.name] = ptype
+    """Add a :class:`probe.ProbeType` to the tables of every type (load_types() adds the registered ones)."""
+    _add(sys.modules[__name__], ptype)
 
 
-for _ptype in EXTRA_PROBE_TYPES:
-    register(_ptype)
+def load_types(names=None):
+    """Import the type files of ``names`` (the types of one run's checks), or of every registered type when None,
+    and build the registry tables from them, in the order of PROBE_TYPE_FILES.  With ``names`` every type stays a
+    choice of the argspec (an unknown type gets the same error) and the tables are used until every type is
+    loaded; loading every type is done once."""
+    global _run_tables  # pylint: disable=global-statement
+    if 'EXTRA_PROBE_TYPES' in globals():
+        return
+    ptypes = []
+    for name, loader in PROBE_TYPE_FILES:
+        if names is None or name in names:
+            ptype = loader()
+            if ptype.name != name:
+                raise ValueError('health check type %s is registered under the name %s' % (ptype.name, name))
+            ptypes.append(ptype)
+    tables = types.SimpleNamespace(CHECK_TYPES=(), METRICS={}, TYPE_OPTIONS={}, PROBES={}, ALTERNATIVE_METRICS={},
+                                   EXTRA_PROBE_TYPES=tuple(ptypes), EXTRA_TYPES_BY_NAME={})
+    for ptype in ptypes:
+        _add(tables, ptype)
+    if names is None:
+        globals().update(vars(tables))
+        _run_tables = None
+    else:
+        tables.CHECK_TYPES = TYPE_NAMES
+        _run_tables = tables
+
+
+def load_types_for(params):
+    """Load the probe types the ``checks`` of a module's raw arguments (``basic._load_params()``) use, when the
+    argspec of those types judges them exactly as the argspec of every type would: every check is a mapping of a
+    registered type, and every option it names is one its type takes (or a common one) and one these types
+    declare (a type may take an option whose spec another type declares, like mysql's login_host), so that no
+    option, rule or choice of another type could apply.  Otherwise (or without arguments) load every type."""
+    checks = params.get('checks') if isinstance(params, dict) else None
+    if not (isinstance(checks, list) and checks and
+            all(isinstance(c, dict) and isinstance(c.get('type'), str) and c['type'] in TYPE_NAMES for c in checks)):
+        load_types()
+        return
+    load_types(set(c['type'] for c in checks))
+    reg = _registry()
+    declared = set(check_suboptions())
+    for check in checks:
+        if set(check) - (set(COMMON_OPTIONS) | set(reg.TYPE_OPTIONS.get(check['type'], ()))) or set(check) - declared:
+            load_types()
+            return
 
 
 # --------------------------------------------------------------------------- runner
 
 def run_one(check, probes=None):
     """Run and grade one check; never raises."""
-    probes = PROBES if probes is None else probes
+    probes = _registry().PROBES if probes is None else probes
     start = time.monotonic()
     metrics = {}
     try:

@@ -26,7 +26,7 @@ its own ``module_utils/health_<type>.py`` and declares itself with :class:`Probe
         secrets=('login_password',),                                # option values masked in every message
     )
 
-Then register it with one import and one entry in ``health.EXTRA_PROBE_TYPES`` (the one list of every type,
+Then register it with one loader function (holding the import) and one entry in ``health.PROBE_TYPE_FILES`` (the one list of every type,
 the built-in ones included), and document the type's choice and options in ``plugins/modules/health_check.py``
 (``ansible-test sanity`` compares the two).  Suboptions are shared by every type (one ``checks`` element spec):
 an option another type already declares must be declared with the same spec (without defaults: apply a type's

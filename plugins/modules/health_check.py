@@ -654,12 +654,15 @@ waited_s:
   version_added: 0.1.0
 '''
 
+from ansible.module_utils import basic
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.runbook.ops.plugins.module_utils import health
 
 
 def main():
+    # import only the probe types these checks use (AnsibleModule reads the same arguments again)
+    health.load_types_for(basic._load_params())  # pylint: disable=protected-access
     module = AnsibleModule(argument_spec=health.argument_spec(), supports_check_mode=True)
     if module.params['max_workers'] < 1:
         module.fail_json(msg='Could not run the checks: max_workers must be at least 1, got %s. Set max_workers '
