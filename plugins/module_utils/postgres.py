@@ -124,7 +124,9 @@ SELECT current_setting('max_connections')::int,
 PRIMARY_REPLICATION_SQL = """
 SELECT count(*),
        max(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn))::float8,
-       max(extract(epoch FROM replay_lag))::float8
+       -- replay_lag turns NULL once a replica has caught up and the primary is idle: caught up is 0 s, not unknown
+       max(coalesce(extract(epoch FROM replay_lag),
+                    CASE WHEN replay_lsn = pg_current_wal_lsn() THEN 0 END))::float8
   FROM pg_stat_replication
 """
 REPLICA_REPLICATION_SQL = """
