@@ -230,3 +230,12 @@ def release_setup(root, rid, art, active=False):
     assert run_inproc(dict(app_root=str(root), release_id=rid, src=art, shared_paths=['.env']))['changed']
     if active:
         assert run_inproc(dict(app_root=str(root), release_id=rid, state='active', reason='setup'))['changed']
+
+
+def host_failure(out, name):
+    """The text of the host's last failure (the rescue's), YAML quoting undone and lines joined."""
+    assert 'fatal: [%s]: FAILED!' % name in out, out
+    text = out.split('fatal: [%s]: FAILED!' % name)[-1]
+    for end in ('[ERROR]', 'fatal: ['):  # the next host's failure starts there
+        text = text.split(end)[0]
+    return ' '.join(text.split()).replace("''", "'")

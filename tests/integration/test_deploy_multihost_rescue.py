@@ -18,7 +18,7 @@ import pytest
 
 from playbooks import run_playbook
 from queue_fixtures import NodeBullmq
-from release_fixtures import DEPLOY_ENV, IDS, deploy_setup, history, release_setup
+from release_fixtures import DEPLOY_ENV, IDS, deploy_setup, history, host_failure, release_setup
 from testkit import REPO
 
 R1, R2 = IDS[0], IDS[1]
@@ -78,15 +78,6 @@ def test_failed_migration_rescues_every_host(nb_multihost, redis_server, app_roo
     # the queue the deploy paused is running again (the library's view)
     assert nb_multihost.counts(q)['paused'] is False
     assert redis_server.password not in out
-
-
-def host_failure(out, name):
-    """The text of the host's last failure (the rescue's), YAML quoting undone and lines joined."""
-    assert 'fatal: [%s]: FAILED!' % name in out, out
-    text = out.split('fatal: [%s]: FAILED!' % name)[-1]
-    for end in ('[ERROR]', 'fatal: ['):  # the next host's failure starts there
-        text = text.split(end)[0]
-    return ' '.join(text.split()).replace("''", "'")
 
 
 @pytest.mark.slow

@@ -20,7 +20,7 @@ import threading
 import pytest
 
 from playbooks import run_playbook
-from release_fixtures import DEPLOY_ENV, IDS, deploy_setup, history, http_gate, release_setup, run_inproc
+from release_fixtures import DEPLOY_ENV, IDS, deploy_setup, history, host_failure, http_gate, release_setup, run_inproc
 from testkit import make_tarball
 from testkit import REPO
 
@@ -86,15 +86,6 @@ def _fleet(app_root, current_server, tmp_path, work_app, script):
     assert r.returncode != 0, out[-3000:]
     assert 'NO MORE HOSTS LEFT' not in out, out
     return out, roots, migrations
-
-
-def host_failure(out, name):
-    """The text of the host's last failure (the rescue's), YAML quoting undone and lines joined."""
-    assert 'fatal: [%s]: FAILED!' % name in out, out
-    text = out.split('fatal: [%s]: FAILED!' % name)[-1]
-    for end in ('[ERROR]', 'fatal: ['):  # the next host's failure starts there
-        text = text.split(end)[0]
-    return ' '.join(text.split()).replace("''", "'")
 
 
 @pytest.mark.slow
