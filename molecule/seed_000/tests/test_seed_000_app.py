@@ -48,5 +48,5 @@ def test_both_releases_kept(host):
 def test_switch_history_deploy_then_rollback(host):
     history = [json.loads(line) for line in host.file(ROOT + '/history.jsonl').content_string.splitlines() if line]
     switches = [(e['release_id'], e['reason']) for e in history if e['action'] == 'activate']
-    assert [r for r, _ in switches] == [RELEASES[v] for v in ('v1', 'v2', 'v1')]
+    assert [switch[0] for switch in switches] == [RELEASES[v] for v in ('v1', 'v2', 'v1')]
     assert switches[-1][1] == 'seed 000 Application Restore'
