@@ -492,8 +492,13 @@ pg1-socket-path=%(sock)s
         for name in sorted(os.listdir(logdir)):
             with open(os.path.join(logdir, name), errors='replace') as f:
                 logs += '\n'.join(f.read().splitlines()[-20:])
+        procs = subprocess.run(['ps', '-eo', 'pid,ppid,etimes,stat,args'], capture_output=True, text=True,
+                               check=False).stdout.splitlines()
+        procs = [line for line in procs if 'pgbackrest' in line or 'archiver' in line]
+        status = os.listdir(os.path.join(self.server.datadir, 'pg_wal', 'archive_status'))
+        detail = 'archive_status: %s\n%s\n%s' % (sorted(status), '\n'.join(procs), logs)
         raise RuntimeError('segment %s was not archived within %d s (last archived | failed count | last failed: %s)'
-                           '\n%s' % (seg, timeout, state, logs))
+                           '\n%s' % (seg, timeout, state, detail))
 
     def wal_objects(self):
         """{segment name: S3 key} of the archived WAL segments in the bucket (boto3, not pgBackRest)."""
